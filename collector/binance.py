@@ -1,0 +1,70 @@
+"""Facts of Binance's public spot API that the collector relies on, in one place.
+
+Where the live API changes, this module is the one edit. Source: Binance's spot API documentation
+(WebSocket streams, connection limits, REST market-data endpoints and limits), snapshot of 2026-07.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# WebSocket streams
+WS_BASE_URLS: Final = {
+    "production": "wss://stream.binance.com:9443",
+    "data": "wss://data-stream.binance.vision",
+    "testnet": "wss://stream.testnet.binance.vision",
+}
+COMBINED_STREAM_PATH: Final = "/stream"
+"""``/stream?streams=a@trade/b@trade``: every message is wrapped as ``{"stream": ..., "data": {...}}``."""
+RAW_STREAM_PATH: Final = "/ws/"
+TRADE_STREAM_SUFFIX: Final = "@trade"
+MAX_STREAMS_PER_CONNECTION: Final = 1024
+MAX_INCOMING_MESSAGES_PER_SECOND: Final = 5
+"""Client-to-server messages (pings, pongs, control JSON) per second per connection before a disconnect."""
+MAX_CONNECTION_ATTEMPTS: Final = 300
+CONNECTION_ATTEMPTS_WINDOW_S: Final = 300.0
+SERVER_PING_INTERVAL_S: Final = 20.0
+PONG_TIMEOUT_S: Final = 60.0
+CONNECTION_LIFETIME_S: Final = 24 * 3600.0
+
+# Trade payload of <symbol>@trade (the fields "b"/"a" were removed on 2024-06-18 and are not required).
+EVENT_TRADE: Final = "trade"
+EVENT_SERVER_SHUTDOWN: Final = "serverShutdown"
+
+# REST
+REST_BASE_URLS: Final = {
+    "production": "https://api.binance.com",
+    "data": "https://data-api.binance.vision",
+    "testnet": "https://testnet.binance.vision",
+}
+EXCHANGE_INFO_PATH: Final = "/api/v3/exchangeInfo"
+HISTORICAL_TRADES_PATH: Final = "/api/v3/historicalTrades"
+RECENT_TRADES_PATH: Final = "/api/v3/trades"
+AGG_TRADES_PATH: Final = "/api/v3/aggTrades"
+WEIGHTS: Final = {
+    EXCHANGE_INFO_PATH: 20,
+    HISTORICAL_TRADES_PATH: 25,
+    RECENT_TRADES_PATH: 25,
+    AGG_TRADES_PATH: 4,
+}
+MAX_TRADES_PER_REQUEST: Final = 1000
+REQUEST_WEIGHT_PER_MINUTE: Final = 6000
+USED_WEIGHT_HEADER: Final = "X-MBX-USED-WEIGHT-1M"
+RETRY_AFTER_HEADER: Final = "Retry-After"
+HTTP_TOO_MANY_REQUESTS: Final = 429
+HTTP_IP_BANNED: Final = 418
+
+
+def trade_stream(symbol: str) -> str:
+    """The raw trade stream name of a symbol, e.g. ``btcusdt@trade``."""
+    return symbol.lower() + TRADE_STREAM_SUFFIX
+
+
+def combined_stream_url(base_url: str, symbols: list[str]) -> str:
+    """The combined-stream URL that carries the raw trade streams of ``symbols``."""
+    if len(symbols) > MAX_STREAMS_PER_CONNECTION:
+        raise ValueError(
+            f"{len(symbols)} streams exceed Binance's {MAX_STREAMS_PER_CONNECTION} per connection"
+        )
+    streams = "/".join(trade_stream(s) for s in symbols)
+    return f"{base_url.rstrip('/')}{COMBINED_STREAM_PATH}?streams={streams}"

@@ -1,0 +1,130 @@
+"""The data model: how one trade is stored in InfluxDB. Collector, importer and queries all use this module.
+
+One trade is one point (one line of line protocol, wrapped here)::
+
+    trades,exchange=binance,symbol=BTCUSDT price=97012.5,qty=0.0012,trade_id=4211837123i,buyer_maker=true
+        1732500000123837123
+
+- measurement ``trades``; tags ``exchange`` and ``symbol`` only (two tags keep series cardinality at one
+  series per market, whatever the number of trades);
+- fields ``price`` and ``qty`` (float), ``trade_id`` (integer) and ``buyer_maker`` (boolean: true when the
+  buyer was the maker, i.e. the taker sold). The quote volume is ``price * qty`` and is derived in queries
+  rather than stored: every extra field is another column InfluxDB must write for every trade;
+- timestamp: ``T * 1_000_000 + trade_id % 1_000_000`` nanoseconds, where ``T`` is the exchange's trade time in
+  milliseconds. Truncated to the millisecond it is exactly ``T``; the sub-millisecond digits keep trades that
+  share a millisecond apart (InfluxDB would otherwise overwrite one point with the next), and a given trade
+  always maps to the same point, so backfills and replays are idempotent.
+
+Within one millisecond ``_time`` order is trade-id order, except where the ids cross a multiple of 1,000,000
+inside that millisecond. Where order matters (the last trade at or before an instant), decide by
+``trade_id``, never by ``_time`` alone.
+
+Prices and quantities are written as the exchange's own decimal strings (validated by :func:`decimal_ok`), so
+the stored float64 is exactly ``float(exchange_string)`` with no formatting round trip in between.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+MEASUREMENT = "trades"
+TAG_EXCHANGE = "exchange"
+TAG_SYMBOL = "symbol"
+FIELD_PRICE = "price"
+FIELD_QTY = "qty"
+FIELD_TRADE_ID = "trade_id"
+FIELD_BUYER_MAKER = "buyer_maker"
+FIELDS = (FIELD_PRICE, FIELD_QTY, FIELD_TRADE_ID, FIELD_BUYER_MAKER)
+
+EXCHANGE_BINANCE = "binance"
+
+NS_PER_MS = 1_000_000
+SUB_MS_SLOTS = 1_000_000
+"""Trade ids modulo this number give the sub-millisecond nanoseconds of a trade's timestamp."""
+
+_MAX_DECIMAL_LENGTH = 40
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    """One exchange trade, as the exchange reported it (price and qty as decimal strings)."""
+
+    symbol: str
+    trade_id: int
+    price: str
+    qty: str
+    time_ms: int
+    buyer_maker: bool
+    exchange: str = EXCHANGE_BINANCE
+
+
+def timestamp_ns(time_ms: int, trade_id: int) -> int:
+    """The point's timestamp: trade time in ms at ns resolution, with the trade id in the sub-ms digits."""
+    return time_ms * NS_PER_MS + trade_id % SUB_MS_SLOTS
+
+
+def time_ms_of(ts_ns: int) -> int:
+    """The exchange trade time (ms) of a stored point: its timestamp truncated to the millisecond."""
+    return ts_ns // NS_PER_MS
+
+
+def decimal_ok(text: str) -> bool:
+    """True when ``text`` is a plain, finite, positive decimal such as ``"0.00123400"`` or ``"97012"``.
+
+    Exponents, signs, ``nan``/``inf``, whitespace, underscores and zero are refused: they are not what the
+    exchange sends, and line protocol must never see them.
+    """
+    if not text or len(text) > _MAX_DECIMAL_LENGTH or not text[0].isdigit() or not text[-1].isdigit():
+        return False
+    whole, _, frac = text.partition(".")
+    if not (whole.isascii() and whole.isdigit()) or (frac and not (frac.isascii() and frac.isdigit())):
+        return False
+    value = float(text)
+    return value > 0 and math.isfinite(value)
+
+
+def escape_tag(value: str) -> str:
+    """Escape a tag key or value for line protocol (commas, equals signs, spaces, backslashes)."""
+    if not value:
+        raise ValueError("a tag value cannot be empty")
+    if "\n" in value or "\r" in value:
+        raise ValueError("a tag value cannot contain a line break")
+    return value.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
+
+
+@lru_cache(maxsize=8192)
+def series_prefix(exchange: str, symbol: str) -> str:
+    """The line-protocol start of one market's points, e.g. ``trades,exchange=binance,symbol=BTCUSDT ``."""
+    return f"{MEASUREMENT},{TAG_EXCHANGE}={escape_tag(exchange)},{TAG_SYMBOL}={escape_tag(symbol)} "
+
+
+def encode_line(prefix: str, trade_id: int, price: str, qty: str, time_ms: int, buyer_maker: bool) -> str:
+    """One trade as a line-protocol line (no newline). ``prefix`` comes from :func:`series_prefix`.
+
+    The hot path of the collector: callers validate ``price`` and ``qty`` with :func:`decimal_ok` first.
+    """
+    return (
+        f"{prefix}{FIELD_PRICE}={price},{FIELD_QTY}={qty},{FIELD_TRADE_ID}={trade_id}i,"
+        f"{FIELD_BUYER_MAKER}={'true' if buyer_maker else 'false'} "
+        f"{time_ms * NS_PER_MS + trade_id % SUB_MS_SLOTS}"
+    )
+
+
+def encode_trade(trade: Trade) -> str:
+    """One :class:`Trade` as a line-protocol line (no newline); raises ValueError on an invalid trade."""
+    if not decimal_ok(trade.price):
+        raise ValueError(f"trade {trade.trade_id}: price {trade.price!r} is not a positive decimal")
+    if not decimal_ok(trade.qty):
+        raise ValueError(f"trade {trade.trade_id}: qty {trade.qty!r} is not a positive decimal")
+    if trade.trade_id < 0 or trade.time_ms < 0:
+        raise ValueError(f"trade {trade.trade_id}: negative trade id or time")
+    return encode_line(
+        series_prefix(trade.exchange, trade.symbol),
+        trade.trade_id,
+        trade.price,
+        trade.qty,
+        trade.time_ms,
+        trade.buyer_maker,
+    )
