@@ -1,0 +1,40 @@
+"""Errors a user can cause or fix, each with its own exit code and a one-line message.
+
+The CLI prints ``pricecap: error: <message>`` on stderr and exits with the error's code; no traceback.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Process exit codes of the ``pricecap`` command (2 is click's own for usage errors)."""
+
+    OK = 0
+    FAILURE = 1
+    USAGE = 2
+    CONFIG = 3
+    UNREACHABLE = 4
+    BAD_TIME = 5
+    BAD_RANGE = 6
+    UNKNOWN_SYMBOL = 7
+    NO_DATA = 8
+
+
+class PricecapError(Exception):
+    """An error with a message meant for the user and the exit code that goes with it."""
+
+    exit_code: ExitCode = ExitCode.FAILURE
+
+
+class ConfigError(PricecapError):
+    """Settings are missing or invalid (no token, bad config file, bad URL)."""
+
+    exit_code = ExitCode.CONFIG
+
+
+class UnreachableError(PricecapError):
+    """InfluxDB cannot be reached, or refuses the token."""
+
+    exit_code = ExitCode.UNREACHABLE

@@ -1,0 +1,105 @@
+"""InfluxDB connection settings, read the way the InfluxDB ecosystem does it.
+
+Precedence, highest first: command-line options; the environment variables that influxdb-client's
+``from_env_properties`` reads (``INFLUXDB_V2_URL``, ``INFLUXDB_V2_TOKEN``, ``INFLUXDB_V2_ORG``, and
+``INFLUXDB_V2_TIMEOUT`` in ms) plus ``INFLUXDB_V2_BUCKET``; the ``[influxdb]`` table of the config file;
+defaults.
+The config file is ``--config PATH``, else ``$PRICECAP_CONFIG``, else ``config.toml`` in the user's config
+folder (``~/.config/pricecap/`` on Linux); a missing default file is fine, a missing named one is an error.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from pricecap.errors import ConfigError
+
+CONFIG_ENV = "PRICECAP_CONFIG"
+ENV_VARS = {
+    "url": "INFLUXDB_V2_URL",
+    "token": "INFLUXDB_V2_TOKEN",
+    "org": "INFLUXDB_V2_ORG",
+    "bucket": "INFLUXDB_V2_BUCKET",
+    "timeout_ms": "INFLUXDB_V2_TIMEOUT",
+}
+
+
+class InfluxSettings(BaseModel):
+    """Where the trades live. The token is a secret: it never appears in logs, reprs or error messages."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    url: str = "http://localhost:8086"
+    token: SecretStr | None = None
+    org: str | None = None
+    bucket: str = "trades"
+    timeout_ms: int = Field(default=10_000, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"InfluxDB URL must start with http:// or https://, got {url!r}")
+        return url.rstrip("/")
+
+    def require_credentials(self) -> tuple[str, str]:
+        """The token and org, or a ConfigError that says how to set the missing one."""
+        if self.token is None or not self.token.get_secret_value():
+            raise ConfigError(
+                f"no InfluxDB token: set {ENV_VARS['token']}, --token, or token in the config file"
+            )
+        if not self.org:
+            raise ConfigError(
+                f"no InfluxDB organization: set {ENV_VARS['org']}, --org, or org in the config file"
+            )
+        return self.token.get_secret_value(), self.org
+
+
+def default_config_path() -> Path:
+    """The config file used when neither --config nor $PRICECAP_CONFIG names one."""
+    return Path(platformdirs.user_config_dir("pricecap")) / "config.toml"
+
+
+def read_config_file(path: Path | None, environ: Mapping[str, str]) -> dict[str, Any]:
+    """The ``[influxdb]`` table of the config file (empty when the default file does not exist)."""
+    named = path or (Path(environ[CONFIG_ENV]) if environ.get(CONFIG_ENV) else None)
+    target = named or default_config_path()
+    try:
+        with target.open("rb") as f:
+            document = tomllib.load(f)
+    except FileNotFoundError:
+        if named is not None:
+            raise ConfigError(f"config file {target} does not exist") from None
+        return {}
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"config file {target}: {e}") from None
+    table = document.get("influxdb", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"config file {target}: [influxdb] must be a table")
+    return table
+
+
+def load_settings(
+    config_path: Path | None = None,
+    overrides: Mapping[str, object | None] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> InfluxSettings:
+    """Settings from config file, environment and ``overrides`` (CLI options; None means not given)."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = read_config_file(config_path, env)
+    values.update({key: env[var] for key, var in ENV_VARS.items() if env.get(var)})
+    values.update({key: value for key, value in (overrides or {}).items() if value is not None})
+    try:
+        return InfluxSettings(**values)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "settings"
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"invalid setting {where}: {message}") from None
