@@ -1,0 +1,184 @@
+"""A real InfluxDB 2 server run by pricecap itself: for tests, benchmarks and local stacks.
+
+``ensure_binary()`` returns the influxd binary, building it once from the Go module in ``tools/influxd``
+(cached outside the checkout, keyed by version; ``$PRICECAP_INFLUXD`` names a binary to use instead).
+``InfluxdServer`` starts it on a free loopback port with its own data folder, waits until it is healthy,
+onboards an org, bucket and token, and stops it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import orjson
+from pydantic import SecretStr
+
+from pricecap.errors import PricecapError
+from pricecap.settings import InfluxSettings
+
+BINARY_ENV = "PRICECAP_INFLUXD"
+BUILD_SCRIPT = Path(__file__).resolve().parents[1] / "tools" / "influxd" / "build.sh"
+
+
+def ensure_binary() -> Path:
+    """The influxd binary: ``$PRICECAP_INFLUXD``, else the cached build (built now if missing)."""
+    if named := os.environ.get(BINARY_ENV):
+        path = Path(named)
+        if not os.access(path, os.X_OK):
+            raise PricecapError(f"{BINARY_ENV}={named} is not an executable file")
+        return path
+    if not BUILD_SCRIPT.is_file():
+        raise PricecapError(f"no influxd build script at {BUILD_SCRIPT}; install pricecap from a checkout")
+    result = subprocess.run(["bash", str(BUILD_SCRIPT)], stdout=subprocess.PIPE, text=True, check=False)
+    if result.returncode != 0:
+        raise PricecapError(f"building influxd failed (exit {result.returncode}); see the messages above")
+    return Path(result.stdout.strip().splitlines()[-1])
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass(frozen=True)
+class Onboarding:
+    """What ``POST /api/v2/setup`` creates: the first user, org, bucket and an all-access token."""
+
+    org: str = "pricecap"
+    bucket: str = "trades"
+    username: str = "pricecap"
+    password: str = ""
+    token: str = ""
+
+    @classmethod
+    def generate(cls, org: str = "pricecap", bucket: str = "trades") -> Onboarding:
+        """An onboarding with a fresh random password and token."""
+        return cls(
+            org=org, bucket=bucket, password=secrets.token_urlsafe(18), token=secrets.token_urlsafe(32)
+        )
+
+
+class InfluxdServer:
+    """One influxd process bound to 127.0.0.1, with all its data under ``data_dir``."""
+
+    def __init__(self, binary: Path, data_dir: Path, port: int | None = None) -> None:
+        self.binary = binary
+        self.data_dir = data_dir
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = data_dir / "influxd.log"
+        self.onboarding: Onboarding | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout_s: float = 60.0) -> None:
+        """Start influxd and wait until ``/health`` says pass."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        args = [
+            str(self.binary),
+            "--bolt-path", str(self.data_dir / "influxd.bolt"),
+            "--engine-path", str(self.data_dir / "engine"),
+            "--sqlite-path", str(self.data_dir / "influxd.sqlite"),
+            "--http-bind-address", f"127.0.0.1:{self.port}",
+            "--reporting-disabled",
+            "--ui-disabled",
+            "--log-level", "warn",
+        ]  # fmt: skip
+        with self.log_path.open("ab") as log:
+            self._process = subprocess.Popen(
+                args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise PricecapError(f"influxd exited with {self._process.returncode}; see {self.log_path}")
+            if self.healthy():
+                return
+            time.sleep(0.1)
+        self.stop()
+        raise PricecapError(f"influxd was not healthy within {timeout_s:.0f} s; see {self.log_path}")
+
+    def healthy(self) -> bool:
+        """True when the server answers ``/health`` with status pass."""
+        try:
+            with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:
+                return bool(orjson.loads(response.read()).get("status") == "pass")
+        except (OSError, ValueError):
+            return False
+
+    def onboarded(self) -> bool:
+        """True when the server has been set up already."""
+        with urllib.request.urlopen(f"{self.url}/api/v2/setup", timeout=5) as response:
+            return not orjson.loads(response.read()).get("allowed", False)
+
+    def onboard(self, onboarding: Onboarding) -> InfluxSettings:
+        """Create the first user, org, bucket and token; return settings that reach that bucket."""
+        self.onboarding = onboarding
+        body = orjson.dumps(
+            {
+                "username": onboarding.username,
+                "password": onboarding.password,
+                "org": onboarding.org,
+                "bucket": onboarding.bucket,
+                "token": onboarding.token,
+            }
+        )
+        request = urllib.request.Request(
+            f"{self.url}/api/v2/setup", data=body, headers={"Content-Type": "application/json"}, method="POST"
+        )
+        try:
+            urllib.request.urlopen(request, timeout=10).close()
+        except urllib.error.HTTPError as e:
+            raise PricecapError(f"onboarding influxd at {self.url} failed: HTTP {e.code}") from None
+        return self.settings(onboarding)
+
+    def settings(self, onboarding: Onboarding) -> InfluxSettings:
+        """Settings that reach this server's onboarded bucket."""
+        return InfluxSettings(
+            url=self.url, token=SecretStr(onboarding.token), org=onboarding.org, bucket=onboarding.bucket
+        )
+
+    @property
+    def pid(self) -> int | None:
+        """The process id while the server runs."""
+        return self._process.pid if self._process and self._process.poll() is None else None
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Stop the server: SIGTERM, then SIGKILL if it lingers."""
+        self._signal(signal.SIGTERM, timeout_s)
+
+    def kill(self) -> None:
+        """Stop the server the hard way (SIGKILL), as a crash would."""
+        self._signal(signal.SIGKILL, 10.0)
+
+    def _signal(self, signum: int, timeout_s: float) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signum)
+        try:
+            process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def __enter__(self) -> InfluxdServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

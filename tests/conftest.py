@@ -1,0 +1,70 @@
+"""Shared fixtures: one real influxd for the whole test session, a fresh bucket for each test that wants one.
+
+There is no skip: a missing influxd is built (tools/influxd/build.sh), and a failed build fails the tests.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pricecap.influx import connect
+from pricecap.influxd import InfluxdServer, Onboarding, ensure_binary
+from pricecap.settings import InfluxSettings
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """In CI (``CI=true``) a skipped test fails: integration tests must never skip silently there."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.skipped and os.environ.get("CI") == "true" and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped in CI, which counts as a failure: {report.longrepr}"
+
+
+@pytest.fixture(autouse=True)
+def hermetic_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test sees the user's InfluxDB environment or config file: the config folder is the test's own."""
+    for name in list(os.environ):
+        if name.startswith("INFLUXDB_V2_") or name == "PRICECAP_CONFIG":
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+
+
+@pytest.fixture(scope="session")
+def influxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxdServer]:
+    """A running, onboarded influxd on a free loopback port with throwaway data."""
+    server = InfluxdServer(ensure_binary(), tmp_path_factory.mktemp("influxd"))
+    with server:
+        server.onboard(Onboarding.generate())
+        yield server
+
+
+@pytest.fixture(scope="session")
+def server_settings(influxd: InfluxdServer) -> InfluxSettings:
+    """Settings of the session server's onboarded org and bucket."""
+    assert influxd.onboarding is not None
+    return influxd.settings(influxd.onboarding)
+
+
+@pytest.fixture
+def settings(server_settings: InfluxSettings) -> Iterator[InfluxSettings]:
+    """Settings pointing at a new, empty bucket of the session server, deleted after the test."""
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    with connect(server_settings) as client:
+        buckets = client.buckets_api()
+        bucket = buckets.create_bucket(bucket_name=name, org=server_settings.org)
+        yield server_settings.model_copy(update={"bucket": name})
+        buckets.delete_bucket(bucket)
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    """A path for a config file in the test's own folder."""
+    return tmp_path / "config.toml"
