@@ -1,0 +1,7 @@
+"""The ``pricecap`` commands of the queries; ``pricecap/cli.py`` adds every command in COMMANDS."""
+
+from __future__ import annotations
+
+import click
+
+COMMANDS: list[click.Command] = []
