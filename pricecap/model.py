@@ -25,7 +25,7 @@ the stored float64 is exactly ``float(exchange_string)`` with no formatting roun
 
 from __future__ import annotations
 
-import math
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -44,7 +44,7 @@ NS_PER_MS = 1_000_000
 SUB_MS_SLOTS = 1_000_000
 """Trade ids modulo this number give the sub-millisecond nanoseconds of a trade's timestamp."""
 
-_MAX_DECIMAL_LENGTH = 40
+_DECIMAL = re.compile(r"(?!0*\.?0*$)[0-9]{1,20}(?:\.[0-9]{1,20})?").fullmatch
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,18 +71,13 @@ def time_ms_of(ts_ns: int) -> int:
 
 
 def decimal_ok(text: str) -> bool:
-    """True when ``text`` is a plain, finite, positive decimal such as ``"0.00123400"`` or ``"97012"``.
+    """True when ``text`` is a plain positive decimal such as ``"0.00123400"`` or ``"97012"``.
 
-    Exponents, signs, ``nan``/``inf``, whitespace, underscores and zero are refused: they are not what the
-    exchange sends, and line protocol must never see them.
+    Exponents, signs, ``nan``/``inf``, whitespace, underscores, non-ASCII digits and zero are refused: the
+    exchange never sends them, and line protocol must never see them. At most 20 digits either side of the
+    point, so the value is always finite.
     """
-    if not text or len(text) > _MAX_DECIMAL_LENGTH or not text[0].isdigit() or not text[-1].isdigit():
-        return False
-    whole, _, frac = text.partition(".")
-    if not (whole.isascii() and whole.isdigit()) or (frac and not (frac.isascii() and frac.isdigit())):
-        return False
-    value = float(text)
-    return value > 0 and math.isfinite(value)
+    return _DECIMAL(text) is not None
 
 
 def escape_tag(value: str) -> str:
@@ -128,3 +123,14 @@ def encode_trade(trade: Trade) -> str:
         trade.time_ms,
         trade.buyer_maker,
     )
+
+
+HEALTH_MEASUREMENT = "collector_health"
+"""A small point the collector writes every few seconds (tag ``instance``), so Grafana can show its health."""
+TAG_INSTANCE = "instance"
+
+
+def encode_health(instance: str, fields: dict[str, int | float], ts_ns: int) -> str:
+    """The collector's health point as a line-protocol line: integer counters and float gauges."""
+    body = ",".join(f"{k}={v}i" if isinstance(v, int) else f"{k}={float(v)!r}" for k, v in fields.items())
+    return f"{HEALTH_MEASUREMENT},{TAG_INSTANCE}={escape_tag(instance)} {body} {ts_ns}"
