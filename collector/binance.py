@@ -63,8 +63,6 @@ def trade_stream(symbol: str) -> str:
 def combined_stream_url(base_url: str, symbols: list[str]) -> str:
     """The combined-stream URL that carries the raw trade streams of ``symbols``."""
     if len(symbols) > MAX_STREAMS_PER_CONNECTION:
-        raise ValueError(
-            f"{len(symbols)} streams exceed Binance's {MAX_STREAMS_PER_CONNECTION} per connection"
-        )
+        raise ValueError(f"{len(symbols)} streams exceed Binance's {MAX_STREAMS_PER_CONNECTION} per connection")
     streams = "/".join(trade_stream(s) for s in symbols)
     return f"{base_url.rstrip('/')}{COMBINED_STREAM_PATH}?streams={streams}"

@@ -1,7 +1,118 @@
-"""The ``pricecap`` commands of the collector; ``pricecap/cli.py`` adds every command in COMMANDS."""
+"""``pricecap collect``: the collector as a command."""
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
+import signal
+import urllib.parse
+
 import click
 
-COMMANDS: list[click.Command] = []
+from collector import binance
+from collector.service import Collector, CollectorConfig
+from collector.stream import StreamOptions
+from collector.writer import WriterOptions
+from pricecap.influx import check
+from pricecap.logs import setup_logging
+from pricecap.options import influx_options
+from pricecap.settings import InfluxSettings
+
+
+def is_loopback(url: str) -> bool:
+    """True when ``url`` points at this machine (gzip would cost CPU and save nothing there)."""
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@click.command("collect")
+@click.option("--symbol", "symbols", multiple=True, metavar="SYMBOL", help="A spot symbol, e.g. BTCUSDT (repeatable).")
+@click.option("--all-symbols", is_flag=True, help="Every TRADING spot symbol, from exchangeInfo.")
+@click.option(
+    "--source",
+    type=click.Choice(sorted(binance.WS_BASE_URLS)),
+    default="production",
+    show_default=True,
+    help="Binance endpoints: production, data (data-stream/data-api.binance.vision) or testnet.",
+)
+@click.option("--ws-url", help="WebSocket base URL (overrides --source), e.g. a local fake exchange.")
+@click.option("--rest-url", help="REST base URL (overrides --source).")
+@click.option("--streams-per-connection", default=200, show_default=True, help="Streams per WebSocket (max 1024).")
+@click.option("--chunk-lines", default=2_000, show_default=True, help="Trades per chunk handed to the writer.")
+@click.option("--batch-chunks", default=5, show_default=True, help="Chunks per write request.")
+@click.option("--flush-interval-ms", default=1_000, show_default=True, help="Longest wait before a write request.")
+@click.option("--write-workers", default=2, show_default=True, help="Concurrent write requests.")
+@click.option("--max-pending", default=500_000, show_default=True, help="Unconfirmed trades before reading pauses.")
+@click.option("--gzip/--no-gzip", default=None, help="Compress writes [default: on, off for a loopback InfluxDB].")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True, help="Address of /metrics and /healthz.")
+@click.option("--metrics-port", default=9108, show_default=True, help="Port of /metrics and /healthz (0: off).")
+@click.option("--health-interval", default=10.0, show_default=True, help="Seconds between health points.")
+@click.option("--ping-timeout", default=20.0, show_default=True, help="Seconds without a pong before reconnecting.")
+@click.option(
+    "--log-level", default="INFO", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"])
+)
+@click.option("--log-json", is_flag=True, help="Log one JSON object per line.")
+@influx_options
+def collect(
+    settings: InfluxSettings,
+    symbols: tuple[str, ...],
+    all_symbols: bool,
+    source: str,
+    ws_url: str | None,
+    rest_url: str | None,
+    streams_per_connection: int,
+    chunk_lines: int,
+    batch_chunks: int,
+    flush_interval_ms: int,
+    write_workers: int,
+    max_pending: int,
+    gzip: bool | None,
+    metrics_host: str,
+    metrics_port: int,
+    health_interval: float,
+    ping_timeout: float,
+    log_level: str,
+    log_json: bool,
+) -> None:
+    """Capture every trade of the given symbols into InfluxDB until Ctrl-C or SIGTERM."""
+    if bool(symbols) == all_symbols:
+        raise click.UsageError("give --symbol at least once, or --all-symbols")
+    setup_logging(log_level, log_json)
+    check(settings)
+    config = CollectorConfig(
+        symbols=symbols,
+        all_symbols=all_symbols,
+        ws_url=ws_url or binance.WS_BASE_URLS[source],
+        rest_url=rest_url or binance.REST_BASE_URLS[source],
+        streams_per_connection=streams_per_connection,
+        chunk_lines=chunk_lines,
+        health_interval_s=health_interval,
+        metrics_host=metrics_host,
+        metrics_port=metrics_port or None,
+        writer=WriterOptions(
+            batch_chunks=batch_chunks,
+            flush_interval_ms=flush_interval_ms,
+            write_workers=write_workers,
+            max_pending=max_pending,
+            gzip=not is_loopback(settings.url) if gzip is None else gzip,
+        ),
+        stream=StreamOptions(ping_timeout_s=ping_timeout),
+    )
+    asyncio.run(run_until_signalled(Collector(config, settings)))
+
+
+async def run_until_signalled(collector: Collector) -> None:
+    """Run the collector until SIGINT or SIGTERM, then let it flush and return."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await collector.run(stop)
+
+
+COMMANDS: list[click.Command] = [collect]

@@ -46,9 +46,7 @@ def literal(value: FluxValue) -> Expression:
     if isinstance(value, timedelta):
         micros = value // timedelta(microseconds=1)
         duration = DurationLiteral("DurationLiteral", [Duration(magnitude=abs(micros), unit="us")])
-        return (
-            duration if micros >= 0 else UnaryExpression("UnaryExpression", operator="-", argument=duration)
-        )
+        return duration if micros >= 0 else UnaryExpression("UnaryExpression", operator="-", argument=duration)
     if isinstance(value, list):
         return ArrayExpression("ArrayExpression", elements=[literal(v) for v in value])
     raise TypeError(f"no Flux literal for {type(value).__name__}")
@@ -59,8 +57,7 @@ def params(values: Mapping[str, FluxValue]) -> dict[str, Any]:
     record = ObjectExpression(
         "ObjectExpression",
         properties=[
-            ModelProperty("Property", key=Identifier("Identifier", k), value=literal(v))
-            for k, v in values.items()
+            ModelProperty("Property", key=Identifier("Identifier", k), value=literal(v)) for k, v in values.items()
         ],
     )
     return {"params": record}

@@ -13,9 +13,7 @@ from pricecap.settings import InfluxSettings
 def connect(settings: InfluxSettings, *, gzip: bool = False) -> InfluxDBClient:
     """An influxdb-client for the settings (token and org required)."""
     token, org = settings.require_credentials()
-    return InfluxDBClient(
-        url=settings.url, token=token, org=org, timeout=settings.timeout_ms, enable_gzip=gzip
-    )
+    return InfluxDBClient(url=settings.url, token=token, org=org, timeout=settings.timeout_ms, enable_gzip=gzip)
 
 
 def describe(error: Exception, settings: InfluxSettings) -> str:
@@ -43,7 +41,5 @@ def check(settings: InfluxSettings) -> str:
         except (ApiException, urllib3.exceptions.HTTPError, OSError) as e:
             raise UnreachableError(describe(e, settings)) from None
     if bucket is None:
-        raise ConfigError(
-            f"InfluxDB at {settings.url} has no bucket {settings.bucket!r} in org {settings.org!r}"
-        )
+        raise ConfigError(f"InfluxDB at {settings.url} has no bucket {settings.bucket!r} in org {settings.org!r}")
     return str(version)

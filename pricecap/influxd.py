@@ -66,9 +66,7 @@ class Onboarding:
     @classmethod
     def generate(cls, org: str = "pricecap", bucket: str = "trades") -> Onboarding:
         """An onboarding with a fresh random password and token."""
-        return cls(
-            org=org, bucket=bucket, password=secrets.token_urlsafe(18), token=secrets.token_urlsafe(32)
-        )
+        return cls(org=org, bucket=bucket, password=secrets.token_urlsafe(18), token=secrets.token_urlsafe(32))
 
 
 class InfluxdServer:
@@ -97,9 +95,7 @@ class InfluxdServer:
             "--log-level", "warn",
         ]  # fmt: skip
         with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(
-                args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
+            self._process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._process.poll() is not None:

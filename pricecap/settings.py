@@ -52,13 +52,9 @@ class InfluxSettings(BaseModel):
     def require_credentials(self) -> tuple[str, str]:
         """The token and org, or a ConfigError that says how to set the missing one."""
         if self.token is None or not self.token.get_secret_value():
-            raise ConfigError(
-                f"no InfluxDB token: set {ENV_VARS['token']}, --token, or token in the config file"
-            )
+            raise ConfigError(f"no InfluxDB token: set {ENV_VARS['token']}, --token, or token in the config file")
         if not self.org:
-            raise ConfigError(
-                f"no InfluxDB organization: set {ENV_VARS['org']}, --org, or org in the config file"
-            )
+            raise ConfigError(f"no InfluxDB organization: set {ENV_VARS['org']}, --org, or org in the config file")
         return self.token.get_secret_value(), self.org
 
 

@@ -27,9 +27,7 @@ def test_environment_is_read_like_influxdb_client() -> None:
 
 
 def test_options_beat_environment_beats_config_file(config_file: Path) -> None:
-    config_file.write_text(
-        '[influxdb]\nurl = "http://file:8086/"\norg = "file-org"\nbucket = "file-bucket"\n'
-    )
+    config_file.write_text('[influxdb]\nurl = "http://file:8086/"\norg = "file-org"\nbucket = "file-bucket"\n')
     settings = load_settings(config_file, {"org": "cli-org", "url": None}, environ=ENV)
     assert settings.url == "http://env:8086"
     assert settings.org == "cli-org"

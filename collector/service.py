@@ -1,0 +1,205 @@
+"""The collector service: shards of streams -> decoder -> pipeline -> chunk writer, plus metrics and health.
+
+Runs until ``stop`` is set (SIGINT/SIGTERM in the CLI), then stops reading, writes every buffered trade and
+returns. Blocking work (the WriteApi's close) runs in a worker thread so the event loop stays responsive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import time
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from collector import binance
+from collector.backoff import AttemptLimiter
+from collector.decode import ControlMessage, FrameDecoder, ShutdownEvent, TradeEvent
+from collector.endpoints import Endpoints
+from collector.pipeline import TradePipeline
+from collector.rest import BinanceRest
+from collector.stats import Stats, registry_for
+from collector.stream import Shard, StreamOptions
+from collector.writer import ChunkWriter, WriterOptions
+from pricecap import model
+from pricecap.settings import InfluxSettings
+
+log = logging.getLogger(__name__)
+
+
+class CollectorConfig(BaseModel):
+    """What to collect and how (every field has a ``pricecap collect`` option)."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    symbols: tuple[str, ...] = ()
+    all_symbols: bool = False
+    ws_url: str = binance.WS_BASE_URLS["production"]
+    rest_url: str = binance.REST_BASE_URLS["production"]
+    streams_per_connection: int = Field(default=200, ge=1, le=binance.MAX_STREAMS_PER_CONNECTION)
+    chunk_lines: int = Field(default=2_000, ge=1)
+    chunk_interval_s: float = Field(default=0.1, gt=0)
+    health_interval_s: float = Field(default=10.0, gt=0)
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = 9108
+    instance: str = Field(default_factory=socket.gethostname)
+    writer: WriterOptions = WriterOptions()
+    stream: StreamOptions = StreamOptions()
+
+
+class Collector:
+    """One collector process: owns the pipeline, the writer, the shards and the endpoints."""
+
+    def __init__(self, config: CollectorConfig, settings: InfluxSettings) -> None:
+        self.config = config
+        self.settings = settings
+        self.rest = BinanceRest(config.rest_url)
+        self.decoder = FrameDecoder()
+        self.symbols: list[str] = []
+        self.pipeline = TradePipeline([], rejected=self.decoder.malformed)
+        self.stats = Stats(self.pipeline.states, malformed=self.decoder.malformed)
+        self.writer: ChunkWriter | None = None
+        self.endpoints: Endpoints | None = None
+        self.shards: list[Shard] = []
+        self._samples_left = 5
+
+    async def resolve_symbols(self) -> list[str]:
+        """The symbols to collect: the configured ones, or every trading spot symbol."""
+        if self.config.all_symbols:
+            return await self.rest.trading_symbols()
+        return sorted({s.upper() for s in self.config.symbols})
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Collect until ``stop`` is set, then flush everything and return."""
+        self.symbols = await self.resolve_symbols()
+        if not self.symbols:
+            raise ValueError("no symbols to collect")
+        self.pipeline = TradePipeline(
+            self.symbols, chunk_lines=self.config.chunk_lines, rejected=self.decoder.malformed
+        )
+        self.stats.symbols = self.pipeline.states
+        registry, lag = registry_for(self.stats)
+        self.writer = ChunkWriter(self.settings, self.config.writer, self.stats, lag)
+        if self.config.metrics_port is not None:
+            self.endpoints = Endpoints(self.config.metrics_host, self.config.metrics_port, registry, self.health)
+            self.endpoints.start()
+        self.shards = self._make_shards()
+        self.stats.connections_total = len(self.shards)
+        log.info(
+            "collector started",
+            extra={"symbols": len(self.symbols), "connections": len(self.shards), "bucket": self.settings.bucket},
+        )
+        tasks = [asyncio.create_task(shard.run()) for shard in self.shards]
+        housekeeping = asyncio.create_task(self._housekeeping(stop))
+        await stop.wait()
+        log.info("collector stopping")
+        await asyncio.gather(*(shard.stop() for shard in self.shards))
+        await asyncio.gather(*tasks, return_exceptions=True)
+        housekeeping.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await housekeeping
+        await self._shutdown()
+
+    def _make_shards(self) -> list[Shard]:
+        size = self.config.streams_per_connection
+        groups = [self.symbols[i : i + size] for i in range(0, len(self.symbols), size)]
+        limiter = AttemptLimiter()
+        assert self.writer is not None
+        return [
+            Shard(
+                index,
+                binance.combined_stream_url(self.config.ws_url, group),
+                self.handle_frame,
+                self.stats,
+                limiter,
+                self.config.stream,
+                self.writer.wait_for_room,
+                self._connected,
+            )
+            for index, group in enumerate(groups)
+        ]
+
+    def handle_frame(self, frame: bytes) -> bool:
+        """The hot path: decode one frame, add its trade; False for a server shutdown notice."""
+        event = self.decoder.decode(frame)
+        if type(event) is TradeEvent:
+            pipeline = self.pipeline
+            if pipeline.add(event) and pipeline.full():
+                self._flush_chunk()
+            return True
+        if isinstance(event, ShutdownEvent):
+            return False
+        if isinstance(event, ControlMessage):
+            if event.error:
+                log.warning("control error from server", extra={"id": event.id, "error": event.error})
+        elif self._samples_left > 0:
+            self._samples_left -= 1
+            log.warning("malformed message skipped", extra={"frame": frame[:200].decode(errors="replace")})
+        return True
+
+    def _connected(self, shard: int) -> None:
+        """A shard (re)connected; gap repair after reconnects hooks in here."""
+
+    def _flush_chunk(self) -> None:
+        chunk = self.pipeline.take_chunk()
+        if chunk is not None and self.writer is not None:
+            self.writer.submit(chunk)
+
+    async def _housekeeping(self, stop: asyncio.Event) -> None:
+        """Flush partial chunks often, log gaps and malformed counts, and write the health point."""
+        next_health = time.monotonic() + self.config.health_interval_s
+        while not stop.is_set():
+            await asyncio.sleep(self.config.chunk_interval_s)
+            self._flush_chunk()
+            for gap in self.pipeline.take_gaps():
+                self.stats.gaps_found += 1
+                log.warning("gap in trade ids", extra={"symbol": gap.symbol, "first": gap.first, "last": gap.last})
+            if time.monotonic() >= next_health:
+                next_health += self.config.health_interval_s
+                self._samples_left = 5
+                self._write_health()
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """Healthy when every connection is up and nothing was lost; with the counters that say so."""
+        s = self.stats
+        details = {
+            "connections_up": s.connections_up,
+            "connections": s.connections_total,
+            "received": s.received_total(),
+            "written": s.written_total(),
+            "pending": s.pending,
+            "lost": s.lost,
+            "malformed": sum(s.malformed.values()),
+            "gaps": s.gaps_found,
+            "last_write_lag_s": round(s.last_write_lag_s, 3),
+        }
+        return s.connections_up >= s.connections_total > 0 and s.lost == 0, details
+
+    def _write_health(self) -> None:
+        ok, details = self.health()
+        fields: dict[str, int | float] = {k: v for k, v in details.items() if isinstance(v, int | float)}
+        fields["reconnects"] = sum(self.stats.reconnects.values())
+        fields["healthy"] = int(ok)
+        log.info("collector health", extra=details)
+        if self.writer is not None:
+            self.writer.write_raw(model.encode_health(self.config.instance, fields, time.time_ns()))
+
+    async def _shutdown(self) -> None:
+        self._flush_chunk()
+        if self.writer is not None:
+            self._write_health()
+            await asyncio.to_thread(self.writer.close)
+        if self.endpoints is not None:
+            self.endpoints.stop()
+        self.rest.close()
+        log.info(
+            "collector stopped",
+            extra={
+                "received": self.stats.received_total(),
+                "written": self.stats.written_total(),
+                "lost": self.stats.lost,
+            },
+        )
