@@ -1,0 +1,167 @@
+"""The fake exchange's REST market data, without I/O: ``answer(path, query)`` -> status, headers, body."""
+
+from __future__ import annotations
+
+import bisect
+import time
+from typing import Any
+
+import orjson
+
+from collector import binance
+from fake_binance.ledger import Ledger, Market
+
+Answer = tuple[int, dict[str, str], bytes]
+
+
+class RestApi:
+    """exchangeInfo, historicalTrades, trades and aggTrades from the ledger, with Binance's weight rules.
+
+    ``weight_limit`` per minute (6,000 as on Binance); over it, 429 with ``Retry-After``; a request during the
+    Retry-After period earns a 418. ``force_429(n)`` makes the next ``n`` requests answer 429 (for tests).
+    """
+
+    def __init__(self, ledger: Ledger, extra_symbols: int = 0, weight_limit: int = binance.REQUEST_WEIGHT_PER_MINUTE):
+        self.ledger = ledger
+        self.extra_symbols = [f"SYM{i:04d}USDT" for i in range(extra_symbols)]
+        self.weight_limit = weight_limit
+        self.retry_after_s = 1
+        self.requests: list[str] = []
+        self.status_counts: dict[int, int] = {}
+        self._used = 0
+        self._minute = 0
+        self._forced_429 = 0
+        self._blocked_until = 0.0
+
+    def force_429(self, requests: int, retry_after_s: int = 1) -> None:
+        """Answer the next ``requests`` requests with 429 and ``Retry-After: retry_after_s``."""
+        self._forced_429 = requests
+        self.retry_after_s = retry_after_s
+
+    def answer(self, path: str, query: dict[str, str]) -> Answer:
+        """The HTTP answer to ``GET path?query``."""
+        self.requests.append(path)
+        status, headers, body = self._answer(path, query)
+        self.status_counts[status] = self.status_counts.get(status, 0) + 1
+        headers[binance.USED_WEIGHT_HEADER] = str(self._used)
+        return status, headers, body
+
+    def _answer(self, path: str, query: dict[str, str]) -> Answer:
+        now = time.time()
+        if now < self._blocked_until:
+            return 418, {binance.RETRY_AFTER_HEADER: "120"}, _error(-1003, "IP banned for ignoring 429.")
+        if int(now // 60) != self._minute:
+            self._minute, self._used = int(now // 60), 0
+        self._used += binance.WEIGHTS.get(path, 1)
+        if self._forced_429 > 0 or self._used > self.weight_limit:
+            self._forced_429 = max(0, self._forced_429 - 1)
+            self._blocked_until = now + self.retry_after_s - 0.05 if self._forced_429 == 0 else 0.0
+            return 429, {binance.RETRY_AFTER_HEADER: str(self.retry_after_s)}, _error(-1003, "Too many requests.")
+        handlers = {
+            binance.EXCHANGE_INFO_PATH: self._exchange_info,
+            binance.HISTORICAL_TRADES_PATH: self._historical_trades,
+            binance.RECENT_TRADES_PATH: self._recent_trades,
+            binance.AGG_TRADES_PATH: self._agg_trades,
+        }
+        handler = handlers.get(path)
+        if handler is None:
+            return 404, {}, _error(-1, "Not found.")
+        try:
+            return 200, {}, orjson.dumps(handler(query))
+        except _BadRequest as e:
+            return 400, {}, _error(e.code, str(e))
+
+    def _market(self, query: dict[str, str]) -> Market:
+        market = self.ledger.markets.get(query.get("symbol", ""))
+        if market is None:
+            raise _BadRequest(-1121, "Invalid symbol.")
+        return market
+
+    def _exchange_info(self, _query: dict[str, str]) -> Any:
+        symbols = [*self.ledger.markets, *self.extra_symbols]
+        return {
+            "timezone": "UTC",
+            "serverTime": int(time.time() * 1000),
+            "symbols": [
+                {
+                    "symbol": s,
+                    "status": "TRADING",
+                    "baseAsset": s[:-4],
+                    "quoteAsset": s[-4:],
+                    "permissionSets": [["SPOT"]],
+                }
+                for s in symbols
+            ],
+        }
+
+    def _historical_trades(self, query: dict[str, str]) -> Any:
+        market = self._market(query)
+        limit = _limit(query, default=500)
+        first = _int(query, "fromId", default=market.next_id - limit)
+        first = max(first, market.first_id)
+        return [market.trade(i).rest() for i in range(first, min(first + limit, market.next_id))]
+
+    def _recent_trades(self, query: dict[str, str]) -> Any:
+        return self._historical_trades({k: v for k, v in query.items() if k != "fromId"})
+
+    def _agg_trades(self, query: dict[str, str]) -> Any:
+        """Consecutive trades with the same time, side and price merged, as Binance aggregates taker orders."""
+        market = self._market(query)
+        limit = _limit(query, default=500)
+        if "fromId" in query:
+            # the fake's aggregate ids are the first trade id of each aggregate
+            first = max(market.first_id, _int(query, "fromId", default=0))
+        elif "startTime" in query:
+            first = market.first_id + bisect.bisect_left(market.times, _int(query, "startTime", default=0))
+        else:
+            first = max(market.first_id, market.next_id - limit)
+        end_time = _int(query, "endTime", default=2**62)
+        aggregates: list[dict[str, Any]] = []
+        trade_id = first
+        while trade_id < market.next_id and len(aggregates) < limit:
+            head = market.trade(trade_id)
+            if head.time_ms > end_time:
+                break
+            last = trade_id
+            while last + 1 < market.next_id:
+                following = market.trade(last + 1)
+                if (following.time_ms, following.price, following.buyer_maker) != (
+                    head.time_ms,
+                    head.price,
+                    head.buyer_maker,
+                ):
+                    break
+                last += 1
+            qty = sum(float(market.trade(i).qty) for i in range(trade_id, last + 1))
+            aggregates.append(
+                {"a": trade_id, "p": head.price, "q": f"{qty:.8f}", "f": trade_id, "l": last, "T": head.time_ms,
+                 "m": head.buyer_maker, "M": True}
+            )  # fmt: skip
+            trade_id = last + 1
+        return aggregates
+
+
+class _BadRequest(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _error(code: int, message: str) -> bytes:
+    return orjson.dumps({"code": code, "msg": message})
+
+
+def _int(query: dict[str, str], name: str, default: int) -> int:
+    value = query.get(name)
+    if value is None:
+        return default
+    if not value.lstrip("-").isdigit():
+        raise _BadRequest(-1100, f"Illegal characters found in parameter '{name}'.")
+    return int(value)
+
+
+def _limit(query: dict[str, str], default: int) -> int:
+    limit = _int(query, "limit", default)
+    if not 1 <= limit <= binance.MAX_TRADES_PER_REQUEST:
+        raise _BadRequest(-1100, "limit must be between 1 and 1000.")
+    return limit

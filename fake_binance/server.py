@@ -1,0 +1,302 @@
+"""The fake exchange's server: WebSocket trade streams and REST market data on one loopback port.
+
+Streams: ``/stream?streams=a@trade/b@trade`` (combined envelope) and ``/ws/<symbol>@trade`` (raw payload),
+server pings every ``ping_interval_s`` and a disconnect when pongs stop (websockets' keepalive), live
+SUBSCRIBE/UNSUBSCRIBE/LIST_SUBSCRIPTIONS with Binance's error codes, at most 5 incoming messages per second.
+Trades go out as pre-built WebSocket frames written straight to the transport, many per write, so the fake
+can push 100,000+ trades/s without eating the cores a benchmark measures.
+
+REST (see :mod:`fake_binance.rest`): exchangeInfo, historicalTrades, trades and aggTrades, with weights,
+``X-MBX-USED-WEIGHT-1M``, 429 + ``Retry-After`` and 418 for a client that ignores them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from types import TracebackType
+
+import orjson
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from collector import binance
+from fake_binance.ledger import Ledger, Trade
+from fake_binance.rest import RestApi
+from fake_binance.scenario import MALFORMED_FRAMES, Scenario
+
+
+def ws_frame(payload: bytes) -> bytes:
+    """``payload`` as one unmasked, final WebSocket text frame (server to client)."""
+    n = len(payload)
+    if n < 126:
+        return bytes((0x81, n)) + payload
+    if n < 65_536:
+        return bytes((0x81, 126)) + n.to_bytes(2, "big") + payload
+    return bytes((0x81, 127)) + n.to_bytes(8, "big") + payload
+
+
+def trade_payload(trade: Trade, event_ms: int) -> bytes:
+    """The ``<symbol>@trade`` payload of a trade, as Binance sends it."""
+    return orjson.dumps(
+        {
+            "e": binance.EVENT_TRADE,
+            "E": event_ms,
+            "s": trade.symbol,
+            "t": trade.id,
+            "p": trade.price,
+            "q": trade.qty,
+            "T": trade.time_ms,
+            "m": trade.buyer_maker,
+            "M": True,
+        }
+    )
+
+
+@dataclass(eq=False)
+class Subscriber:
+    """One client connection and the symbols it receives."""
+
+    ws: ServerConnection
+    combined: bool
+    symbols: set[str] = field(default_factory=set)
+    stalled: bool = False
+    messages: list[float] = field(default_factory=list)
+
+    def push(self, frames: list[bytes]) -> None:
+        """Write pre-built frames to the socket at once (dropped while stalled or closing)."""
+        transport = self.ws.transport
+        if frames and not self.stalled and not transport.is_closing():
+            transport.write(b"".join(frames))
+
+
+class FakeBinance:
+    """A fake Binance on 127.0.0.1. ``async with FakeBinance([...]) as fake:`` starts and stops it."""
+
+    def __init__(
+        self,
+        symbols: list[str],
+        first_id: int = 1,
+        ping_interval_s: float = 20.0,
+        pong_timeout_s: float = 60.0,
+        extra_symbols: int = 0,
+    ) -> None:
+        self.ledger = Ledger(symbols, first_id)
+        self.rest = RestApi(self.ledger, extra_symbols)
+        self.subscribers: set[Subscriber] = set()
+        self.connections_made = 0
+        self._ping_interval_s = ping_interval_s
+        self._pong_timeout_s = pong_timeout_s
+        self._server: Server | None = None
+        self._port = 0
+        self._closing: set[asyncio.Future[None]] = set()
+
+    @property
+    def ws_url(self) -> str:
+        """The WebSocket base URL, like ``wss://stream.binance.com:9443``."""
+        return f"ws://127.0.0.1:{self._port}"
+
+    @property
+    def rest_url(self) -> str:
+        """The REST base URL, like ``https://api.binance.com``."""
+        return f"http://127.0.0.1:{self._port}"
+
+    async def start(self, port: int = 0) -> None:
+        """Listen on 127.0.0.1 (a free port unless given)."""
+        self._server = await serve(
+            self._handle,
+            "127.0.0.1",
+            port,
+            process_request=self._process_request,
+            compression=None,
+            ping_interval=self._ping_interval_s,
+            ping_timeout=self._pong_timeout_s,
+        )
+        self._port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        """Close every connection and stop listening."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def __aenter__(self) -> FakeBinance:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    # Scripted behaviour
+
+    async def wait_for_subscribers(self, symbols: int, timeout_s: float = 30.0) -> None:
+        """Wait until the streams of at least ``symbols`` symbols have a live subscriber."""
+        deadline = time.monotonic() + timeout_s
+        while len({s for sub in self.live() for s in sub.symbols}) < symbols:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"fewer than {symbols} symbols subscribed after {timeout_s} s")
+            await asyncio.sleep(0.01)
+
+    def live(self) -> list[Subscriber]:
+        """Subscribers whose connection is open and not stalled."""
+        return [s for s in self.subscribers if not s.stalled and not s.ws.transport.is_closing()]
+
+    async def play(self, scenario: Scenario) -> None:
+        """Make ``scenario.count`` trades at ``scenario.rate`` per second and stream them."""
+        markets = list(self.ledger.markets.values())
+        tick_s = 0.005
+        per_tick = max(1, round(scenario.rate * tick_s))
+        started = time.monotonic()
+        made = 0
+        burst_left = 0
+        burst_ms = 0
+        while made < scenario.count:
+            outgoing: dict[str, list[bytes]] = {m.symbol: [] for m in markets}
+            now_ms = int(time.time() * 1000)
+            for _ in range(min(per_tick, scenario.count - made)):
+                made += 1
+                if scenario.burst_every and made % scenario.burst_every == 0:
+                    burst_left, burst_ms = scenario.burst_size, now_ms
+                market = markets[0] if burst_left else markets[made % len(markets)]
+                time_ms = burst_ms if burst_left else now_ms
+                burst_left = max(0, burst_left - 1)
+                trade = market.make(time_ms)
+                if not scenario.skipped(trade.symbol, trade.id):
+                    outgoing[trade.symbol].append(trade_payload(trade, now_ms))
+                if scenario.malformed_every and made % scenario.malformed_every == 0:
+                    bad = MALFORMED_FRAMES[(made // scenario.malformed_every) % len(MALFORMED_FRAMES)]
+                    outgoing[trade.symbol].append(b"RAW" + bad)
+            self._send(outgoing)
+            delay = started + made / scenario.rate - time.monotonic()
+            await asyncio.sleep(max(0.0, delay))
+
+    def _send(self, outgoing: dict[str, list[bytes]]) -> None:
+        for sub in self.subscribers:
+            frames = []
+            for symbol in sub.symbols:
+                for payload in outgoing.get(symbol, ()):
+                    if payload.startswith(b"RAW"):
+                        frames.append(ws_frame(payload[3:]))
+                    elif sub.combined:
+                        stream = binance.trade_stream(symbol).encode()
+                        frames.append(ws_frame(b'{"stream":"' + stream + b'","data":' + payload + b"}"))
+                    else:
+                        frames.append(ws_frame(payload))
+            sub.push(frames)
+
+    def drop_connections(self) -> None:
+        """Cut every connection at once, mid-stream, without a close frame."""
+        for sub in list(self.subscribers):
+            sub.ws.transport.abort()
+
+    def stall(self) -> None:
+        """Keep every connection open but silent: no trades, no pongs (reading stops), as a hung server would."""
+        for sub in self.subscribers:
+            sub.stalled = True
+            sub.ws.transport.pause_reading()
+
+    def server_shutdown(self, close_after_s: float = 1.0) -> None:
+        """Send ``serverShutdown`` on every connection and close each ``close_after_s`` later."""
+        event = orjson.dumps({"e": binance.EVENT_SERVER_SHUTDOWN, "E": int(time.time() * 1000)})
+        loop = asyncio.get_running_loop()
+        for sub in list(self.subscribers):
+            sub.push([ws_frame(event)])
+            loop.call_later(close_after_s, self._close_later, sub.ws)
+
+    def _close_later(self, ws: ServerConnection) -> None:
+        task = asyncio.ensure_future(ws.close(1001, "server shutdown"))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    # Protocol
+
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        url = urllib.parse.urlsplit(request.path)
+        if url.path.startswith("/api/"):
+            status, headers, body = self.rest.answer(url.path, dict(urllib.parse.parse_qsl(url.query)))
+            response = connection.respond(status, "")
+            response.body = body
+            response.headers["Content-Type"] = "application/json"
+            for name, value in headers.items():
+                response.headers[name] = value
+            del response.headers["Content-Length"]
+            response.headers["Content-Length"] = str(len(body))
+            return response
+        if url.path == binance.COMBINED_STREAM_PATH:
+            streams = dict(urllib.parse.parse_qsl(url.query)).get("streams", "")
+            if len(streams.split("/")) > binance.MAX_STREAMS_PER_CONNECTION:
+                return connection.respond(400, "too many streams\n")
+            return None
+        if url.path.startswith(binance.RAW_STREAM_PATH):
+            return None
+        return connection.respond(404, "not found\n")
+
+    def _subscriber(self, ws: ServerConnection) -> Subscriber:
+        assert ws.request is not None
+        url = urllib.parse.urlsplit(ws.request.path)
+        if url.path == binance.COMBINED_STREAM_PATH:
+            streams = dict(urllib.parse.parse_qsl(url.query)).get("streams", "").split("/")
+            return Subscriber(ws, combined=True, symbols=self._symbols(streams))
+        return Subscriber(ws, combined=False, symbols=self._symbols([url.path.removeprefix(binance.RAW_STREAM_PATH)]))
+
+    def _symbols(self, streams: list[str]) -> set[str]:
+        wanted = {s.removesuffix(binance.TRADE_STREAM_SUFFIX).upper() for s in streams if s.endswith("@trade")}
+        return wanted & set(self.ledger.markets)
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        sub = self._subscriber(ws)
+        self.subscribers.add(sub)
+        self.connections_made += 1
+        try:
+            async for message in ws:
+                if not self._control(sub, message):
+                    await ws.close(1008, "too many messages")
+                    break
+        except ConnectionClosed:
+            pass
+        finally:
+            self.subscribers.discard(sub)
+
+    def _control(self, sub: Subscriber, message: str | bytes) -> bool:
+        """Answer one control message; False when the client is over 5 messages per second."""
+        now = time.monotonic()
+        sub.messages = [t for t in sub.messages if t > now - 1] + [now]
+        if len(sub.messages) > binance.MAX_INCOMING_MESSAGES_PER_SECOND:
+            return False
+        answer = control_answer(sub, message, set(self.ledger.markets))
+        with contextlib.suppress(Exception):
+            sub.push([ws_frame(orjson.dumps(answer))])
+        return True
+
+
+def control_answer(sub: Subscriber, message: str | bytes, markets: set[str]) -> dict[str, object]:
+    """Binance's answer to a live control message (errors: 0 unknown property, 1 bad type, 2 bad request,
+    3 bad JSON)."""
+    try:
+        request = orjson.loads(message)
+    except orjson.JSONDecodeError:
+        return {"code": 3, "msg": "Invalid JSON"}
+    if not isinstance(request, dict):
+        return {"code": 2, "msg": "Invalid request"}
+    unknown = set(request) - {"method", "params", "id"}
+    if unknown:
+        return {"code": 0, "msg": f"Unknown property {sorted(unknown)[0]}", "id": request.get("id")}
+    method, params, rid = request.get("method"), request.get("params", []), request.get("id")
+    if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
+        return {"code": 1, "msg": "Invalid value type: expected array of strings", "id": rid}
+    symbols = {p.removesuffix(binance.TRADE_STREAM_SUFFIX).upper() for p in params if p.endswith("@trade")}
+    if method == "SUBSCRIBE":
+        sub.symbols |= symbols & markets
+    elif method == "UNSUBSCRIBE":
+        sub.symbols -= symbols
+    elif method == "LIST_SUBSCRIPTIONS":
+        return {"result": sorted(binance.trade_stream(s) for s in sub.symbols), "id": rid}
+    else:
+        return {"code": 2, "msg": "Invalid request", "id": rid}
+    return {"result": None, "id": rid}
