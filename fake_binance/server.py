@@ -1,10 +1,11 @@
 """The fake exchange's server: WebSocket trade streams and REST market data on one loopback port.
 
-Streams: ``/stream?streams=a@trade/b@trade`` (combined envelope) and ``/ws/<symbol>@trade`` (raw payload),
-server pings every ``ping_interval_s`` and a disconnect when pongs stop (websockets' keepalive), live
-SUBSCRIBE/UNSUBSCRIBE/LIST_SUBSCRIPTIONS with Binance's error codes, at most 5 incoming messages per second.
-Trades go out as pre-built WebSocket frames written straight to the transport, many per write, so the fake
-can push 100,000+ trades/s without eating the cores a benchmark measures.
+Streams: ``/stream?streams=a@trade/b@trade``, the combined envelope (the collector uses no other, and raw
+``/ws/`` streams are not served); server pings every ``ping_interval_s`` and a disconnect when pongs stop
+(websockets' keepalive); live SUBSCRIBE/UNSUBSCRIBE/LIST_SUBSCRIPTIONS with Binance's error codes; at most
+5 incoming messages per second. Trades go out as pre-built WebSocket frames written straight to the
+transport, many per write, so the fake can push 100,000+ trades/s without eating the cores a benchmark
+measures.
 
 REST (see :mod:`fake_binance.rest`): exchangeInfo, historicalTrades, trades and aggTrades, with weights,
 ``X-MBX-USED-WEIGHT-1M``, 429 + ``Retry-After`` and 418 for a client that ignores them.
@@ -16,6 +17,7 @@ import asyncio
 import contextlib
 import time
 import urllib.parse
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
 
@@ -28,6 +30,9 @@ from collector import binance
 from fake_binance.ledger import Ledger, Trade
 from fake_binance.rest import RestApi
 from fake_binance.scenario import MALFORMED_FRAMES, Scenario
+
+Tick = tuple[int, dict[str, list[bytes]]]
+"""(trades made up to and including this tick, the WebSocket frames to send per symbol)."""
 
 
 def ws_frame(payload: bytes) -> bytes:
@@ -62,7 +67,6 @@ class Subscriber:
     """One client connection and the symbols it receives."""
 
     ws: ServerConnection
-    combined: bool
     symbols: set[str] = field(default_factory=set)
     stalled: bool = False
     messages: list[float] = field(default_factory=list)
@@ -94,6 +98,8 @@ class FakeBinance:
         self._server: Server | None = None
         self._port = 0
         self._closing: set[asyncio.Future[None]] = set()
+        self.sent_at: list[tuple[int, float]] = []
+        """(trades made so far, wall time) after each tick went out: for latency measurements."""
 
     @property
     def ws_url(self) -> str:
@@ -148,14 +154,31 @@ class FakeBinance:
         return [s for s in self.subscribers if not s.stalled and not s.ws.transport.is_closing()]
 
     async def play(self, scenario: Scenario) -> None:
-        """Make ``scenario.count`` trades at ``scenario.rate`` per second and stream them."""
-        markets = list(self.ledger.markets.values())
-        tick_s = 0.005
-        per_tick = max(1, round(scenario.rate * tick_s))
+        """Make ``scenario.count`` trades at ``scenario.rate`` per second and stream them as they are made."""
+        ticks = self._ticks(scenario)
+        await self.stream(ticks, scenario.rate, count=scenario.count)
+
+    def prepare(self, scenario: Scenario) -> list[Tick]:
+        """Make and record every trade of ``scenario`` now; :meth:`stream` sends them later at no cost."""
+        return list(self._ticks(scenario))
+
+    async def stream(self, ticks: Iterable[Tick], rate: float, count: int) -> None:
+        """Send ticks of trades so that ``count`` trades go out at ``rate`` per second."""
         started = time.monotonic()
-        made = 0
-        burst_left = 0
-        burst_ms = 0
+        sent = 0
+        for made, outgoing in ticks:
+            self._send(outgoing)
+            sent = made
+            self.sent_at.append((sent, time.time()))
+            delay = started + sent / rate - time.monotonic()
+            await asyncio.sleep(max(0.0, delay))
+        assert sent == count
+
+    def _ticks(self, scenario: Scenario) -> Iterator[Tick]:
+        """Trades in ticks of 5 ms worth at the scenario's rate, as frames per symbol (made lazily)."""
+        markets = list(self.ledger.markets.values())
+        per_tick = max(1, round(scenario.rate * 0.005))
+        made = burst_left = burst_ms = 0
         while made < scenario.count:
             outgoing: dict[str, list[bytes]] = {m.symbol: [] for m in markets}
             now_ms = int(time.time() * 1000)
@@ -164,30 +187,25 @@ class FakeBinance:
                 if scenario.burst_every and made % scenario.burst_every == 0:
                     burst_left, burst_ms = scenario.burst_size, now_ms
                 market = markets[0] if burst_left else markets[made % len(markets)]
-                time_ms = burst_ms if burst_left else now_ms
+                trade = market.make(burst_ms if burst_left else now_ms)
                 burst_left = max(0, burst_left - 1)
-                trade = market.make(time_ms)
                 if not scenario.skipped(trade.symbol, trade.id):
-                    outgoing[trade.symbol].append(trade_payload(trade, now_ms))
+                    outgoing[trade.symbol].append(ws_frame(self._envelope(trade.symbol, trade_payload(trade, now_ms))))
                 if scenario.malformed_every and made % scenario.malformed_every == 0:
                     bad = MALFORMED_FRAMES[(made // scenario.malformed_every) % len(MALFORMED_FRAMES)]
-                    outgoing[trade.symbol].append(b"RAW" + bad)
-            self._send(outgoing)
-            delay = started + made / scenario.rate - time.monotonic()
-            await asyncio.sleep(max(0.0, delay))
+                    outgoing[trade.symbol].append(ws_frame(bad))
+            yield made, outgoing
+
+    @staticmethod
+    def _envelope(symbol: str, payload: bytes) -> bytes:
+        stream = binance.trade_stream(symbol).encode()
+        return b'{"stream":"' + stream + b'","data":' + payload + b"}"
 
     def _send(self, outgoing: dict[str, list[bytes]]) -> None:
         for sub in self.subscribers:
-            frames = []
+            frames: list[bytes] = []
             for symbol in sub.symbols:
-                for payload in outgoing.get(symbol, ()):
-                    if payload.startswith(b"RAW"):
-                        frames.append(ws_frame(payload[3:]))
-                    elif sub.combined:
-                        stream = binance.trade_stream(symbol).encode()
-                        frames.append(ws_frame(b'{"stream":"' + stream + b'","data":' + payload + b"}"))
-                    else:
-                        frames.append(ws_frame(payload))
+                frames.extend(outgoing.get(symbol, ()))
             sub.push(frames)
 
     def drop_connections(self) -> None:
@@ -233,17 +251,12 @@ class FakeBinance:
             if len(streams.split("/")) > binance.MAX_STREAMS_PER_CONNECTION:
                 return connection.respond(400, "too many streams\n")
             return None
-        if url.path.startswith(binance.RAW_STREAM_PATH):
-            return None
         return connection.respond(404, "not found\n")
 
     def _subscriber(self, ws: ServerConnection) -> Subscriber:
         assert ws.request is not None
-        url = urllib.parse.urlsplit(ws.request.path)
-        if url.path == binance.COMBINED_STREAM_PATH:
-            streams = dict(urllib.parse.parse_qsl(url.query)).get("streams", "").split("/")
-            return Subscriber(ws, combined=True, symbols=self._symbols(streams))
-        return Subscriber(ws, combined=False, symbols=self._symbols([url.path.removeprefix(binance.RAW_STREAM_PATH)]))
+        streams = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(ws.request.path).query)).get("streams", "")
+        return Subscriber(ws, symbols=self._symbols(streams.split("/")))
 
     def _symbols(self, streams: list[str]) -> set[str]:
         wanted = {s.removesuffix(binance.TRADE_STREAM_SUFFIX).upper() for s in streams if s.endswith("@trade")}
