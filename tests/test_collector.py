@@ -14,6 +14,7 @@ from collector.service import Collector, CollectorConfig
 from collector.writer import WriterOptions
 from fake_binance import FakeBinance, Scenario
 from pricecap.settings import InfluxSettings
+from queries.stored import trade_counts
 from tests.helpers import stored_ids
 
 pytestmark = pytest.mark.integration
@@ -101,3 +102,21 @@ async def test_sigterm_during_a_20000_per_second_run_loses_nothing(fake: FakeBin
     for symbol, ids in stored.items():
         # what was received is exactly a prefix of what the exchange made: no holes, no repeats
         assert ids == fake.ledger.ids(symbol)[: len(ids)]
+
+
+async def test_all_1600_symbols_in_one_process(settings: InfluxSettings) -> None:
+    symbols = [f"S{i:04d}USDT" for i in range(1_600)]
+    async with FakeBinance(symbols) as fake:
+        collector = Collector(config(fake, symbols=(), all_symbols=True), settings)
+        stop = asyncio.Event()
+        running = asyncio.create_task(collector.run(stop))
+        await fake.wait_for_subscribers(len(symbols), timeout_s=60)
+        await fake.play(Scenario(count=16_000, rate=20_000))
+        await asyncio.sleep(0.5)
+        stop.set()
+        await asyncio.wait_for(running, 60)
+
+    assert collector.stats.connections_total == 8  # 200 streams per connection
+    assert fake.connections_made == 8
+    assert collector.stats.written_total() == 16_000
+    assert trade_counts(settings) == dict.fromkeys(symbols, 10)

@@ -1,0 +1,1 @@
+"""Benchmarks (not tests): each ``python -m bench.<name>`` prints its figures; the README quotes them."""
