@@ -62,27 +62,15 @@ class StatsCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         """The metric families, built from the counters as they are now."""
         s = self.stats
-        received = CounterMetricFamily(
-            "pricecap_trades_received", "Trades accepted from the streams", labels=["symbol"]
-        )
-        for symbol, state in list(s.symbols.items()):
-            received.add_metric([symbol], state.received)
         with s.lock:
-            written_by_symbol = dict(s.written)
+            written = dict(s.written)
             batches = dict(s.write_batches)
-        written = CounterMetricFamily("pricecap_trades_written", "Trades InfluxDB confirmed", labels=["symbol"])
-        for symbol, count in written_by_symbol.items():
-            written.add_metric([symbol], count)
-        malformed = CounterMetricFamily("pricecap_malformed_messages", "Frames skipped, by reason", labels=["reason"])
-        for reason, count in list(s.malformed.items()):
-            malformed.add_metric([reason], count)
-        outcome = CounterMetricFamily("pricecap_write_batches", "Write requests by outcome", labels=["outcome"])
-        for name, count in batches.items():
-            outcome.add_metric([name], count)
-        reconnects = CounterMetricFamily("pricecap_reconnects", "Reconnections by cause", labels=["cause"])
-        for cause, count in list(s.reconnects.items()):
-            reconnects.add_metric([cause], count)
-        yield from (received, written, malformed, outcome, reconnects)
+        yield labelled("pricecap_trades_received", "Trades accepted from the streams", "symbol",
+                       {symbol: state.received for symbol, state in list(s.symbols.items())})  # fmt: skip
+        yield labelled("pricecap_trades_written", "Trades InfluxDB confirmed", "symbol", written)
+        yield labelled("pricecap_malformed_messages", "Frames skipped, by reason", "reason", dict(s.malformed))
+        yield labelled("pricecap_write_batches", "Write requests by outcome", "outcome", batches)
+        yield labelled("pricecap_reconnects", "Reconnections by cause", "cause", dict(s.reconnects))
         yield CounterMetricFamily("pricecap_write_retries", "Write requests retried", value=s.write_retries)
         yield CounterMetricFamily("pricecap_trades_lost", "Trades neither written nor spooled", value=s.lost)
         yield CounterMetricFamily("pricecap_gaps", "Gaps in trade ids found", value=s.gaps_found)
@@ -94,6 +82,14 @@ class StatsCollector(Collector):
         yield GaugeMetricFamily("pricecap_connections", "Stream connections wanted", value=s.connections_total)
         yield GaugeMetricFamily("pricecap_pending_trades", "Trades handed to the writer, unconfirmed", value=s.pending)
         yield GaugeMetricFamily("pricecap_spool_bytes", "Bytes waiting in the spool", value=s.spool_bytes)
+
+
+def labelled(name: str, documentation: str, label: str, counts: dict[str, int]) -> CounterMetricFamily:
+    """A counter family with one sample per label value."""
+    family = CounterMetricFamily(name, documentation, labels=[label])
+    for value, count in counts.items():
+        family.add_metric([value], count)
+    return family
 
 
 def registry_for(stats: Stats) -> tuple[CollectorRegistry, Histogram]:

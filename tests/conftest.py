@@ -17,6 +17,11 @@ from pricecap.influxd import InfluxdServer, Onboarding, ensure_binary
 from pricecap.settings import InfluxSettings
 
 
+def pytest_report_header() -> str:
+    """Name the influxd the integration tests run against (a real server, built from source)."""
+    return f"influxd: {ensure_binary()} (tools/influxd/go.mod pins the version)"
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     """In CI (``CI=true``) a skipped test fails: integration tests must never skip silently there."""
