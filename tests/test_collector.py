@@ -6,13 +6,18 @@ import asyncio
 import os
 import signal
 import sys
+import urllib.request
 from collections.abc import AsyncIterator
 
+import orjson
 import pytest
 
 from collector.service import Collector, CollectorConfig
 from collector.writer import WriterOptions
 from fake_binance import FakeBinance, Scenario
+from pricecap import flux
+from pricecap.influx import connect
+from pricecap.influxd import free_port
 from pricecap.settings import InfluxSettings
 from queries.stored import trade_counts
 from tests.helpers import stored_ids
@@ -42,12 +47,15 @@ def config(fake: FakeBinance, **overrides: object) -> CollectorConfig:
 async def test_every_trade_sent_is_stored_once_with_bursts_and_malformed_frames(
     fake: FakeBinance, settings: InfluxSettings
 ) -> None:
-    collector = Collector(config(fake, streams_per_connection=1), settings)
+    port = free_port()
+    collector = Collector(config(fake, streams_per_connection=1, metrics_port=port, health_interval_s=0.5), settings)
     stop = asyncio.Event()
     running = asyncio.create_task(collector.run(stop))
     await fake.wait_for_subscribers(len(SYMBOLS))
     await fake.play(Scenario(count=20_000, rate=20_000, burst_every=4_000, burst_size=500, malformed_every=97))
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(1.0)
+    metrics = await asyncio.to_thread(http_get, f"http://127.0.0.1:{port}/metrics")
+    health = orjson.loads(await asyncio.to_thread(http_get, f"http://127.0.0.1:{port}/healthz"))
     stop.set()
     await asyncio.wait_for(running, 60)
 
@@ -65,6 +73,28 @@ async def test_every_trade_sent_is_stored_once_with_bursts_and_malformed_frames(
         "not_an_object",
     }
     assert collector.stats.connections_total == 2
+    sent = {s: len(fake.ledger.ids(s)) for s in SYMBOLS}
+    for symbol in SYMBOLS:
+        assert f'pricecap_trades_written_total{{symbol="{symbol}"}} {float(sent[symbol])}' in metrics
+    assert 'pricecap_malformed_messages_total{reason="bad_json"}' in metrics
+    assert health["status"] == "ok"
+    assert health["written"] == health["received"] == 20_000
+    assert health["connections_up"] == 2
+    with connect(settings) as client:
+        tables = client.query_api().query(HEALTH, params=flux.params({"bucket": settings.bucket}))
+    written = [r.get_value() for t in tables for r in t.records]
+    assert written and max(written) == 20_000
+
+
+def http_get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310
+        return str(response.read().decode())
+
+
+HEALTH = """
+from(bucket: params.bucket) |> range(start: -1h)
+  |> filter(fn: (r) => r._measurement == "collector_health" and r._field == "written")
+"""
 
 
 async def test_sigterm_during_a_20000_per_second_run_loses_nothing(fake: FakeBinance, settings: InfluxSettings) -> None:
@@ -92,8 +122,6 @@ async def test_sigterm_during_a_20000_per_second_run_loses_nothing(fake: FakeBin
     assert process.returncode == 0, stderr.decode()[-2000:]
     final = [line for line in stderr.decode().splitlines() if '"collector stopped"' in line]
     assert len(final) == 1
-    import orjson
-
     summary = orjson.loads(final[0])
     assert summary["lost"] == 0
     assert summary["written"] == summary["received"] > 10_000

@@ -1,0 +1,102 @@
+"""The fake exchange behaves as Binance documents: control messages, REST paging, aggTrades, weights and 429s."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import orjson
+import pytest
+from websockets.asyncio.client import connect
+
+from collector import binance
+from collector.rest import BinanceRest, WeightBudget
+from fake_binance import FakeBinance, Scenario
+from fake_binance.rest import RestApi
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeBinance]:
+    async with FakeBinance(["BTCUSDT", "ETHUSDT"], first_id=500) as exchange:
+        yield exchange
+
+
+async def test_combined_stream_envelope_and_control_messages(fake: FakeBinance) -> None:
+    async with connect(binance.combined_stream_url(fake.ws_url, ["BTCUSDT"])) as ws:
+        await fake.wait_for_subscribers(1)
+        await fake.play(Scenario(count=4, rate=1_000))
+        messages = [orjson.loads(await ws.recv()) for _ in range(2)]
+        assert [m["stream"] for m in messages] == ["btcusdt@trade", "btcusdt@trade"]
+        assert [m["data"]["t"] for m in messages] == fake.ledger.ids("BTCUSDT")
+        assert set(messages[0]["data"]) == {"e", "E", "s", "t", "p", "q", "T", "m", "M"}
+
+        answers = []
+        for request in (
+            {"method": "SUBSCRIBE", "params": ["ethusdt@trade"], "id": 1},
+            {"method": "LIST_SUBSCRIPTIONS", "id": 2},
+            {"method": "SUBSCRIBE", "params": "ethusdt@trade", "id": 3},
+            {"method": "SUBSCRIBE", "params": [], "id": 4, "extra": 1},
+        ):
+            await ws.send(orjson.dumps(request).decode())
+            answers.append(orjson.loads(await ws.recv()))
+        await ws.send("{not json")
+        answers.append(orjson.loads(await ws.recv()))
+        assert answers[0] == {"result": None, "id": 1}
+        assert answers[1] == {"result": ["btcusdt@trade", "ethusdt@trade"], "id": 2}
+        assert [a.get("code") for a in answers[2:]] == [1, 0, 3]
+
+
+async def test_more_than_five_messages_a_second_closes_the_connection(fake: FakeBinance) -> None:
+    async with connect(binance.combined_stream_url(fake.ws_url, ["BTCUSDT"])) as ws:
+        for i in range(6):
+            await ws.send(orjson.dumps({"method": "LIST_SUBSCRIPTIONS", "id": i}).decode())
+        await asyncio.wait_for(ws.wait_closed(), 5)
+        assert ws.close_code == 1008
+
+
+async def test_too_many_streams_are_refused(fake: FakeBinance) -> None:
+    url = f"{fake.ws_url}/stream?streams=" + "/".join(f"s{i}usdt@trade" for i in range(1_025))
+    with pytest.raises(Exception, match=r"HTTP 4(00|14)"):  # 414: the URL is over the server's line limit
+        await connect(url)
+
+
+async def test_rest_pages_through_history_and_maps_time_to_ids(fake: FakeBinance) -> None:
+    await fake.play(Scenario(count=5_000, rate=50_000, burst_every=1_000, burst_size=300))
+    rest = BinanceRest(fake.rest_url)
+    ids: list[int] = []
+    next_id = 500
+    while next_id < fake.ledger.markets["BTCUSDT"].next_id:
+        page = await rest.trades_from("BTCUSDT", next_id)
+        ids += [t.t for t in page]
+        next_id = ids[-1] + 1
+    assert ids == fake.ledger.ids("BTCUSDT")
+    market = fake.ledger.markets["BTCUSDT"]
+    aggregates = await rest.get(binance.AGG_TRADES_PATH, {"symbol": "BTCUSDT", "startTime": str(market.times[100])})
+    covered = [i for a in aggregates for i in range(a["f"], a["l"] + 1)]
+    assert covered == list(range(covered[0], covered[0] + len(covered)))
+    assert market.trade(covered[0]).time_ms >= market.times[100]
+    assert any(a["l"] > a["f"] for a in aggregates)  # same-millisecond bursts aggregate
+    assert await rest.trading_symbols() == ["BTCUSDT", "ETHUSDT"]
+    rest.close()
+
+
+async def test_429_is_honoured_and_the_client_never_earns_a_418(fake: FakeBinance) -> None:
+    await fake.play(Scenario(count=10, rate=10_000))
+    fake.rest.force_429(2, retry_after_s=1)
+    rest = BinanceRest(fake.rest_url, budget=WeightBudget())
+    page = await rest.trades_from("ETHUSDT", 500)
+    assert [t.t for t in page] == fake.ledger.ids("ETHUSDT")
+    assert rest.rate_limited == 2
+    assert fake.rest.status_counts.get(418, 0) == 0
+    rest.close()
+
+
+def test_ignoring_a_429_earns_a_418_and_weights_are_reported() -> None:
+    api = RestApi(FakeBinance(["BTCUSDT"]).ledger, weight_limit=50)
+    statuses = [api.answer(binance.HISTORICAL_TRADES_PATH, {"symbol": "BTCUSDT"})[0] for _ in range(4)]
+    assert statuses == [200, 200, 429, 418]
+    status, headers, _ = api.answer(binance.AGG_TRADES_PATH, {"symbol": "NOPE"})
+    assert (status, headers[binance.USED_WEIGHT_HEADER]) == (418, "75")
+    fresh = RestApi(FakeBinance(["BTCUSDT"]).ledger)
+    assert fresh.answer(binance.HISTORICAL_TRADES_PATH, {"symbol": "NOPE"})[:1] == (400,)
+    assert orjson.loads(fresh.answer(binance.HISTORICAL_TRADES_PATH, {"symbol": "NOPE"})[2])["code"] == -1121
