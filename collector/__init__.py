@@ -1,1 +1,1 @@
-"""The collector: Binance trade streams -> decode and validate -> line protocol -> batching writer, spool."""
+"""The collector: Binance trade streams -> decode and validate -> line protocol -> batching writer."""

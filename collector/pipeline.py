@@ -143,11 +143,6 @@ class TradePipeline:
         self._first_ms = min(self._first_ms, time_ms)
         self._last_ms = max(self._last_ms, time_ms)
 
-    @property
-    def pending(self) -> int:
-        """Trades in the chunk being assembled."""
-        return len(self._lines) - 1
-
     def full(self) -> bool:
         """True when the chunk being assembled has reached ``chunk_lines`` trades."""
         return len(self._lines) > self.chunk_lines

@@ -117,7 +117,6 @@ class Collector:
                 limiter,
                 self.config.stream,
                 self.writer.wait_for_room,
-                self._connected,
             )
             for index, group in enumerate(groups)
         ]
@@ -139,9 +138,6 @@ class Collector:
             self._samples_left -= 1
             log.warning("malformed message skipped", extra={"frame": frame[:200].decode(errors="replace")})
         return True
-
-    def _connected(self, shard: int) -> None:
-        """A shard (re)connected; gap repair after reconnects hooks in here."""
 
     def _flush_chunk(self) -> None:
         chunk = self.pipeline.take_chunk()

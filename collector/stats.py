@@ -35,10 +35,7 @@ class Stats:
     connections_up: int = 0
     connections_total: int = 0
     gaps_found: int = 0
-    ids_repaired: int = 0
     pending: int = 0
-    spool_bytes: int = 0
-    spool_replayed_batches: int = 0
     last_write_lag_s: float = 0.0
     started: float = field(default_factory=time.time)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -72,16 +69,13 @@ class StatsCollector(Collector):
         yield labelled("pricecap_write_batches", "Write requests by outcome", "outcome", batches)
         yield labelled("pricecap_reconnects", "Reconnections by cause", "cause", dict(s.reconnects))
         yield CounterMetricFamily("pricecap_write_retries", "Write requests retried", value=s.write_retries)
-        yield CounterMetricFamily("pricecap_trades_lost", "Trades neither written nor spooled", value=s.lost)
-        yield CounterMetricFamily("pricecap_gaps", "Gaps in trade ids found", value=s.gaps_found)
-        yield CounterMetricFamily("pricecap_ids_repaired", "Missing trade ids fetched from REST", value=s.ids_repaired)
         yield CounterMetricFamily(
-            "pricecap_spool_replayed_batches", "Spooled batches written", value=s.spool_replayed_batches
+            "pricecap_trades_lost", "Trades InfluxDB refused for longer than the retries last", value=s.lost
         )
+        yield CounterMetricFamily("pricecap_gaps", "Gaps in trade ids found", value=s.gaps_found)
         yield GaugeMetricFamily("pricecap_connections_up", "Open stream connections", value=s.connections_up)
         yield GaugeMetricFamily("pricecap_connections", "Stream connections wanted", value=s.connections_total)
         yield GaugeMetricFamily("pricecap_pending_trades", "Trades handed to the writer, unconfirmed", value=s.pending)
-        yield GaugeMetricFamily("pricecap_spool_bytes", "Bytes waiting in the spool", value=s.spool_bytes)
 
 
 def labelled(name: str, documentation: str, label: str, counts: dict[str, int]) -> CounterMetricFamily:

@@ -54,7 +54,6 @@ class Shard:
         limiter: AttemptLimiter,
         options: StreamOptions,
         room: Callable[[], Awaitable[None]],
-        on_connect: Callable[[int], None],
     ) -> None:
         self.index = index
         self.url = url
@@ -63,7 +62,6 @@ class Shard:
         self._limiter = limiter
         self._options = options
         self._room = room
-        self._on_connect = on_connect
         self._backoff = Backoff(cap_s=options.backoff_cap_s, stable_s=options.stable_s)
         self._stopping = asyncio.Event()
         self._handover = asyncio.Event()
@@ -126,7 +124,6 @@ class Shard:
         self._stats.connections_up += 1
         self._backoff.connected(time.monotonic())
         log.info("stream connected", extra={"shard": self.index, "after": cause or "start"})
-        self._on_connect(self.index)
         return ws
 
     async def _read(self, ws: ClientConnection, first_frame: asyncio.Event) -> str:

@@ -4,7 +4,7 @@ Each chunk (thousands of trades, pre-joined) is one item for the WriteApi, so it
 and one request carries up to ``batch_size * chunk_lines`` trades; a per-Point path tops out near 60,000
 trades/s on this kind of machine. Requests go out from ``write_workers`` threads, with urllib3 retries
 (exponential backoff with random jitter, as influxdb-client's WritesRetry does it). The callbacks settle each
-chunk: written (counted per symbol, lag observed) or given up on (handed to ``on_give_up``, the spool).
+chunk: written (counted per symbol, lag observed) or given up on (counted and logged as lost).
 Memory is bounded: :meth:`ChunkWriter.wait_for_room` holds the reader back while more than
 ``max_pending`` trades are unconfirmed.
 """
@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,13 +54,11 @@ class ChunkWriter:
         options: WriterOptions,
         stats: Stats,
         lag: Histogram | None = None,
-        on_give_up: Callable[[bytes], None] | None = None,
     ) -> None:
         self.settings = settings
         self.options = options
         self.stats = stats
         self._lag = lag
-        self._on_give_up = on_give_up
         self._chunks: dict[int, Chunk] = {}
         self._submitted = 0
         self._settled = 0
@@ -136,12 +133,8 @@ class ChunkWriter:
         trades = sum(c.size for c in chunks)
         with self.stats.lock:
             self.stats.write_batches["failure"] += 1
-        if self._on_give_up is None:
-            self.stats.lost += trades
-            log.error("write failed, trades lost", extra={"trades": trades, "error": describe(error, self.settings)})
-            return
-        log.warning("write failed, spooling", extra={"trades": trades, "error": describe(error, self.settings)})
-        self._on_give_up(body if isinstance(body, bytes) else str(body).encode())
+        self.stats.lost += trades
+        log.error("write failed, trades lost", extra={"trades": trades, "error": describe(error, self.settings)})
 
     def _retried(self, _conf: tuple[str, str, str], _body: Any, error: Exception) -> None:
         self.stats.write_retries += 1

@@ -49,7 +49,7 @@ def test_chunks_of_two_symbols_are_written_exactly_once(settings: InfluxSettings
     assert registry.get_sample_value("pricecap_write_lag_seconds_count") == sum(stats.write_batches.values())
 
 
-def test_a_refused_write_is_counted_as_lost_when_there_is_no_spool(settings: InfluxSettings) -> None:
+def test_a_refused_write_is_counted_as_lost(settings: InfluxSettings) -> None:
     pipeline = TradePipeline(["BTCUSDT"], chunk_lines=10)
     stats = Stats(pipeline.states)
     wrong = settings.model_copy(update={"token": SecretStr("not-the-token")})
