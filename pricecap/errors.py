@@ -38,3 +38,21 @@ class UnreachableError(PricecapError):
     """InfluxDB cannot be reached, or refuses the token."""
 
     exit_code = ExitCode.UNREACHABLE
+
+
+class BadRangeError(PricecapError):
+    """A range that makes no sense: its stop before its start, or more windows than one answer should hold."""
+
+    exit_code = ExitCode.BAD_RANGE
+
+
+class UnknownSymbolError(PricecapError):
+    """A symbol that is not a symbol, or of which the bucket holds no trade at all."""
+
+    exit_code = ExitCode.UNKNOWN_SYMBOL
+
+
+class NoDataError(PricecapError):
+    """The question is fine, but there is nothing to answer with: an empty range, no trade within the look-back."""
+
+    exit_code = ExitCode.NO_DATA

@@ -8,6 +8,7 @@ each parameter as a separate top-level option; this module sends one ``option pa
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,11 +26,36 @@ from influxdb_client.domain.object_expression import ObjectExpression
 from influxdb_client.domain.string_literal import StringLiteral
 from influxdb_client.domain.unary_expression import UnaryExpression
 
-FluxValue = str | int | float | bool | datetime | timedelta | list[Any]
+
+@dataclass(frozen=True, slots=True)
+class Time:
+    """An instant as integer nanoseconds since the epoch (a Python datetime would lose the nanoseconds)."""
+
+    ns: int
+
+    def rfc3339(self) -> str:
+        """The instant as RFC 3339 with nine fractional digits, UTC."""
+        seconds, nanos = divmod(self.ns, 1_000_000_000)
+        return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{nanos:09d}Z"
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarDuration:
+    """A Flux duration in one unit, calendar units included: ``CalendarDuration(1, "mo")`` is ``1mo``."""
+
+    magnitude: int
+    unit: str
+
+
+FluxValue = Time | CalendarDuration | str | int | float | bool | datetime | timedelta | list[Any] | dict[str, Any]
 
 
 def literal(value: FluxValue) -> Expression:
     """The Flux AST literal of a Python value (datetimes must be timezone-aware; ns are kept from ints)."""
+    if isinstance(value, Time):
+        return DateTimeLiteral("DateTimeLiteral", value.rfc3339())
+    if isinstance(value, CalendarDuration):
+        return DurationLiteral("DurationLiteral", [Duration(magnitude=value.magnitude, unit=value.unit)])
     if isinstance(value, bool):
         return BooleanLiteral("BooleanLiteral", value)
     if isinstance(value, int):
@@ -49,15 +75,21 @@ def literal(value: FluxValue) -> Expression:
         return duration if micros >= 0 else UnaryExpression("UnaryExpression", operator="-", argument=duration)
     if isinstance(value, list):
         return ArrayExpression("ArrayExpression", elements=[literal(v) for v in value])
+    if isinstance(value, dict):
+        return record(value)
     raise TypeError(f"no Flux literal for {type(value).__name__}")
 
 
-def params(values: Mapping[str, FluxValue]) -> dict[str, Any]:
-    """The ``params=`` argument for influxdb-client's query calls that defines ``params.<name>`` in Flux."""
-    record = ObjectExpression(
+def record(values: Mapping[str, FluxValue]) -> ObjectExpression:
+    """The Flux record literal ``{key: value, ...}``."""
+    return ObjectExpression(
         "ObjectExpression",
         properties=[
             ModelProperty("Property", key=Identifier("Identifier", k), value=literal(v)) for k, v in values.items()
         ],
     )
-    return {"params": record}
+
+
+def params(values: Mapping[str, FluxValue]) -> dict[str, Any]:
+    """The ``params=`` argument for influxdb-client's query calls that defines ``params.<name>`` in Flux."""
+    return {"params": record(values)}

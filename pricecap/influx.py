@@ -21,7 +21,8 @@ def describe(error: Exception, settings: InfluxSettings) -> str:
     if isinstance(error, ApiException):
         if error.status == 401:
             return f"InfluxDB at {settings.url} refused the token (401 unauthorized)"
-        message = (error.body or error.reason or "").strip().replace("\n", " ")
+        body = error.body.decode(errors="replace") if isinstance(error.body, bytes) else error.body
+        message = (body or error.reason or "").strip().replace("\n", " ")
         return f"InfluxDB at {settings.url} answered HTTP {error.status}: {message[:300]}"
     if isinstance(error, urllib3.exceptions.HTTPError | OSError):
         reason = getattr(error, "reason", None) or error

@@ -1,7 +1,232 @@
-"""The ``pricecap`` commands of the queries; ``pricecap/cli.py`` adds every command in COMMANDS."""
+"""The ``pricecap`` commands of the queries, thin wrappers around :class:`queries.api.Prices`.
+
+``pricecap/cli.py`` adds every command in COMMANDS.
+"""
 
 from __future__ import annotations
 
+import csv
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
 import click
 
-COMMANDS: list[click.Command] = []
+from pricecap import model, times
+from pricecap.errors import NoDataError
+from pricecap.options import influx_options
+from pricecap.settings import InfluxSettings
+from queries.answers import FILLS, Fill
+from queries.api import DEFAULT_LOOKBACK, Prices, checked_zone
+from queries.models import Candle, PriceAt, Summary, SymbolInfo
+from queries.output import Format, Row, format_options, render
+
+exchange_option = click.option(
+    "--exchange", default=model.EXCHANGE_BINANCE, show_default=True, help="The exchange tag of the trades."
+)
+start_option = click.option("--start", "--from", "start", required=True, help="Range start (inclusive).")
+stop_option = click.option("--stop", "--to", "stop", default="now", show_default=True, help="Range stop (exclusive).")
+TIMES_HELP = "Times: ISO-8601 (UTC unless a zone is given), epoch milliseconds, now, or relative (-15m, -2h, -7d)."
+
+
+def iso(ns: int, zone: str = "UTC") -> str:
+    """An instant for output: ISO-8601 with milliseconds, in UTC or the given zone."""
+    return times.format_ns(ns, zone)
+
+
+def trade_row(answer: PriceAt) -> Row:
+    """One priced instant as an output row."""
+    trade = answer.trade
+    return {
+        "symbol": answer.symbol,
+        "at": iso(answer.at_ns),
+        "price": trade.price,
+        "qty": trade.qty,
+        "trade_id": trade.trade_id,
+        "trade_time": iso(trade.time_ms * model.NS_PER_MS),
+        "buyer_maker": trade.buyer_maker,
+        "stale_ms": answer.stale_ns // model.NS_PER_MS,
+    }
+
+
+def missing_row(symbol: str, at_ns: int) -> Row:
+    """An instant without an answer: the row keeps its place, with empty cells."""
+    return {"symbol": symbol, "at": iso(at_ns)} | dict.fromkeys(
+        ("price", "qty", "trade_id", "trade_time", "buyer_maker", "stale_ms")
+    )
+
+
+def read_instants(path: str, symbol: str | None) -> Iterator[tuple[str, str]]:
+    """(symbol, time) pairs from a CSV file (``-`` for stdin): a ``time`` column, and ``symbol`` unless given.
+
+    A file without a header row holds one time per line (and then SYMBOL is required).
+    """
+    handle = sys.stdin if path == "-" else Path(path).open(encoding="utf-8", newline="")  # noqa: SIM115
+    with handle:
+        lines = [line for line in handle if line.strip()]
+    header = [c.strip().lower() for c in next(csv.reader(lines[:1]), [])]
+    if "time" in header:
+        for row in csv.DictReader(lines, fieldnames=header):
+            if row["time"].strip().lower() != "time":
+                yield (row.get("symbol") or symbol or "").strip(), row["time"]
+    else:
+        for line in lines:
+            yield symbol or "", line.strip()
+
+
+@click.command("price-at", epilog=TIMES_HELP)
+@click.argument("symbol", required=False)
+@click.argument("instants", nargs=-1, metavar="[TIME]...")
+@click.option("--file", "file_", metavar="CSV", help="Instants from a CSV file (- for stdin): time[,symbol] columns.")
+@click.option("--lookback", default=DEFAULT_LOOKBACK, show_default=True, help="How far back (and ahead) to look.")
+@click.option("--nearest", is_flag=True, help="Answer with the nearest trade either side, not the last one before.")
+@exchange_option
+@format_options
+@influx_options
+def price_at(
+    settings: InfluxSettings,
+    symbol: str | None,
+    instants: tuple[str, ...],
+    file_: str | None,
+    lookback: str,
+    nearest: bool,
+    exchange: str,
+    output: Format,
+) -> None:
+    """The price of SYMBOL in force at each TIME (default: now): the last trade at or before it.
+
+    A trade at exactly TIME counts. Many instants (arguments or --file) take one round trip. Exits 8 when some
+    instant has no trade within the look-back, after printing every row.
+    """
+    pairs = [(symbol or "", t) for t in instants or ([] if file_ else ["now"])]
+    if file_:
+        pairs += list(read_instants(file_, symbol))
+    if not symbol and any(not s for s, _ in pairs):
+        raise click.UsageError("give SYMBOL, or a --file with a symbol column")
+    times.parse_duration(lookback)
+    with Prices(settings, exchange) as prices:
+        if len(pairs) == 1:
+            answers: list[PriceAt | None] = [prices.price_at(*pairs[0], lookback=lookback, nearest=nearest)]
+        else:
+            answers = prices.prices_at(pairs, lookback=lookback, nearest=nearest)
+    rows = [
+        trade_row(a) if a else missing_row(s.upper(), times.parse_instant(t))
+        for (s, t), a in zip(pairs, answers, strict=True)
+    ]
+    click.echo(render(rows, output))
+    if any(a is None for a in answers):
+        raise NoDataError(f"{sum(a is None for a in answers)} instant(s) without a trade within {lookback}")
+
+
+def summary_row(summary: Summary) -> Row:
+    """A range summary as an output row."""
+    return {
+        "symbol": summary.symbol,
+        "start": iso(summary.start_ns),
+        "stop": iso(summary.stop_ns),
+        "open": summary.open,
+        "high": summary.high.price,
+        "high_time": iso(model.time_ms_of(summary.high.time_ns) * model.NS_PER_MS),
+        "low": summary.low.price,
+        "low_time": iso(model.time_ms_of(summary.low.time_ns) * model.NS_PER_MS),
+        "close": summary.close,
+        "volume": summary.volume,
+        "trades": summary.trades,
+    }
+
+
+@click.command("high-low", epilog=TIMES_HELP)
+@click.argument("symbol")
+@start_option
+@stop_option
+@exchange_option
+@format_options
+@influx_options
+def high_low(settings: InfluxSettings, symbol: str, start: str, stop: str, exchange: str, output: Format) -> None:
+    """High and low of SYMBOL over [--start, --stop), with when they traded; also open, close, volume, trades."""
+    with Prices(settings, exchange) as prices:
+        summary = prices.high_low(symbol, start, stop)
+    click.echo(render([summary_row(summary)], output))
+
+
+def candle_row(candle: Candle, zone: str) -> Row:
+    """One window as an output row, its start shown in the time zone of the windows."""
+    return {
+        "start": iso(candle.start_ns, zone),
+        "open": candle.open,
+        "high": candle.high,
+        "low": candle.low,
+        "close": candle.close,
+        "volume": candle.volume,
+        "trades": candle.trades,
+    }
+
+
+@click.command("candles", epilog=TIMES_HELP)
+@click.argument("symbol")
+@start_option
+@stop_option
+@click.option("--every", default="1m", show_default=True, help="Window: 1m, 15m, 1h, 1d, 1w, 1mo, 1y ...")
+@click.option("--tz", default="UTC", show_default=True, help="Time zone the windows align to (1d = local midnight).")
+@click.option(
+    "--fill",
+    type=click.Choice(FILLS),
+    default="previous",
+    show_default=True,
+    help="Empty windows: previous = flat at the last close, null = no prices, none = left out.",
+)
+@exchange_option
+@format_options
+@influx_options
+def candles(
+    settings: InfluxSettings,
+    symbol: str,
+    start: str,
+    stop: str,
+    every: str,
+    tz: str,
+    fill: Fill,
+    exchange: str,
+    output: Format,
+) -> None:
+    """Open/high/low/close/volume/trades of SYMBOL per calendar-aligned window over [--start, --stop)."""
+    checked_zone(tz)
+    with Prices(settings, exchange) as prices:
+        result = prices.candles(symbol, start, stop, every=every, tz=tz, fill=fill)
+    click.echo(render([candle_row(c, tz) for c in result], output))
+
+
+@click.command("last")
+@click.argument("symbols", nargs=-1, metavar="[SYMBOL]...")
+@exchange_option
+@format_options
+@influx_options
+def last(settings: InfluxSettings, symbols: tuple[str, ...], exchange: str, output: Format) -> None:
+    """The last stored trade of each SYMBOL (default: every symbol in the bucket) and how old it is."""
+    with Prices(settings, exchange) as prices:
+        answers = prices.last(symbols)
+    if not answers:
+        raise NoDataError(f"the bucket {settings.bucket!r} holds no trades of {exchange}")
+    click.echo(render([trade_row(a) for a in answers], output))
+
+
+def symbol_row(info: SymbolInfo) -> Row:
+    """One stored market as an output row."""
+    first, last = (model.time_ms_of(ns) * model.NS_PER_MS for ns in (info.first_ns, info.last_ns))
+    return {"symbol": info.symbol, "trades": info.trades, "first": iso(first), "last": iso(last)}
+
+
+@click.command("symbols")
+@exchange_option
+@format_options
+@influx_options
+def symbols(settings: InfluxSettings, exchange: str, output: Format) -> None:
+    """The symbols stored in the bucket, with their trade counts and first and last trade times."""
+    with Prices(settings, exchange) as prices:
+        infos = prices.symbols()
+    if not infos:
+        raise NoDataError(f"the bucket {settings.bucket!r} holds no trades of {exchange}")
+    click.echo(render([symbol_row(i) for i in infos], output))
+
+
+COMMANDS: list[click.Command] = [price_at, high_low, candles, last, symbols]

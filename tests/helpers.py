@@ -1,10 +1,18 @@
-"""Reading trades back from the real influxd, for assertions on what was stored."""
+"""Reading trades back from the real influxd, and running ``pricecap`` as a user does."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
+from influxdb_client.client.write_api import SYNCHRONOUS
+
 from pricecap import flux, model
+from pricecap.errors import ExitCode
 from pricecap.influx import connect
 from pricecap.settings import InfluxSettings
 
@@ -49,3 +57,51 @@ def stored_trades(settings: InfluxSettings, symbol: str) -> list[StoredTrade]:
 def stored_ids(settings: InfluxSettings, symbol: str) -> list[int]:
     """The trade ids stored for ``symbol``, sorted (duplicates kept, so a double write would show)."""
     return sorted(t.trade_id for t in stored_trades(settings, symbol))
+
+
+def pricecap(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the installed console script in the test's hermetic environment plus ``env``."""
+    exe = os.path.join(os.path.dirname(sys.executable), "pricecap")
+    return subprocess.run(
+        [exe, *args],
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def one_line_error(result: subprocess.CompletedProcess[str], code: ExitCode, text: str) -> None:
+    """Assert that the command failed with ``code`` and one ``pricecap: error:`` line containing ``text``."""
+    assert result.returncode == code, result.stderr
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("pricecap: error: ")
+    assert text in lines[0]
+
+
+def environment_of(settings: InfluxSettings) -> dict[str, str]:
+    """The INFLUXDB_V2_* environment that points ``pricecap`` at the settings' server and bucket."""
+    assert settings.token is not None and settings.org is not None
+    return {
+        "INFLUXDB_V2_URL": settings.url,
+        "INFLUXDB_V2_TOKEN": settings.token.get_secret_value(),
+        "INFLUXDB_V2_ORG": settings.org,
+        "INFLUXDB_V2_BUCKET": settings.bucket,
+    }
+
+
+@contextmanager
+def bucket_with(server_settings: InfluxSettings, name: str, trades: list[model.Trade]) -> Iterator[InfluxSettings]:
+    """A new bucket holding ``trades`` (written synchronously), deleted afterwards; yields its settings."""
+    with connect(server_settings) as client:
+        buckets = client.buckets_api()
+        created = buckets.create_bucket(bucket_name=name, org=server_settings.org)
+        lines = "\n".join(model.encode_trade(t) for t in trades)
+        client.write_api(write_options=SYNCHRONOUS).write(created.name, server_settings.org, lines)
+        try:
+            yield server_settings.model_copy(update={"bucket": created.name})
+        finally:
+            buckets.delete_bucket(created)

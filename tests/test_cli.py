@@ -2,28 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 
 from pricecap import __version__
 from pricecap.errors import ExitCode
 from pricecap.settings import InfluxSettings
-
-
-def pricecap(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the installed console script in the test's hermetic environment plus ``env``."""
-    exe = os.path.join(os.path.dirname(sys.executable), "pricecap")
-    return subprocess.run(
-        [exe, *args],
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+from tests.helpers import environment_of, one_line_error, pricecap
 
 
 def test_help_lists_the_commands() -> None:
@@ -35,15 +19,6 @@ def test_help_lists_the_commands() -> None:
 def test_version() -> None:
     result = pricecap("--version")
     assert (result.returncode, result.stdout.strip()) == (0, f"pricecap, version {__version__}")
-
-
-def one_line_error(result: subprocess.CompletedProcess[str], code: ExitCode, text: str) -> None:
-    assert result.returncode == code
-    assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("pricecap: error: ")
-    assert text in lines[0]
 
 
 def test_missing_token_is_one_clear_line() -> None:
@@ -60,12 +35,7 @@ def test_unreachable_server_is_one_clear_line_without_the_token() -> None:
 
 @pytest.mark.integration
 def test_check_against_the_real_server(settings: InfluxSettings) -> None:
-    assert settings.token is not None and settings.org is not None
-    env = {
-        "INFLUXDB_V2_URL": settings.url,
-        "INFLUXDB_V2_TOKEN": settings.token.get_secret_value(),
-        "INFLUXDB_V2_ORG": settings.org,
-    }
+    env = environment_of(settings)
     ok = pricecap("check", "--config", "/dev/null", "--bucket", settings.bucket, env=env)
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.startswith(f"ok: InfluxDB dev at {settings.url}")

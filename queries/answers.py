@@ -1,0 +1,153 @@
+"""Turning the records of the ``.flux`` files into typed answers: pure functions, no I/O (tested offline).
+
+Where the order of trades matters (the open and close of a range, the last trade before an instant), the
+trade id decides, as the README's timestamp rule asks: ``_time`` order differs from trade order inside a
+millisecond where the ids cross a multiple of 1,000,000.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from queries.models import Candle, Extreme, PriceAt, StoredTrade, Summary
+
+Fill = Literal["previous", "null", "none"]
+FILLS: tuple[Fill, ...] = ("previous", "null", "none")
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One instant to price: the symbol and the instant in ns."""
+
+    symbol: str
+    at_ns: int
+
+
+def stored_trade(symbol: str, row: dict[str, Any], prefix: str = "") -> StoredTrade:
+    """The trade in a row of price_at.flux, or one side (``prefix`` ``before_`` or ``after_``) of prices_at.flux."""
+    return StoredTrade(
+        symbol=symbol,
+        trade_id=int(row[f"{prefix}trade_id"]),
+        time_ns=int(row[f"{prefix}time_ns"]),
+        price=float(row[f"{prefix}price"]),
+        qty=float(row[f"{prefix}qty"]),
+        buyer_maker=bool(row[f"{prefix}buyer_maker"]),
+    )
+
+
+def price(request: Request, rows: Sequence[dict[str, Any]]) -> PriceAt | None:
+    """The answer of price_at.flux: its rows are the trade before the instant and, if asked, the one after."""
+    sides = {row["side"]: stored_trade(request.symbol, row) for row in rows}
+    return _nearest(request, sides.get("before"), sides.get("after"))
+
+
+def prices(requests: Sequence[Request], rows: Sequence[dict[str, Any]]) -> list[PriceAt | None]:
+    """The answers of prices_at.flux, one per request in order (None where nothing traded)."""
+    if len(rows) != len(requests):
+        raise RuntimeError(f"prices_at.flux answered {len(rows)} rows for {len(requests)} instants")
+    return [
+        _nearest(
+            request,
+            stored_trade(request.symbol, row, "before_") if row["before_found"] else None,
+            stored_trade(request.symbol, row, "after_") if row["after_found"] else None,
+        )
+        for request, row in zip(requests, rows, strict=True)
+    ]
+
+
+def _nearest(request: Request, before: StoredTrade | None, after: StoredTrade | None) -> PriceAt | None:
+    """The closer of two trades in time; a tie goes to the trade before (the price in force)."""
+    candidates = [t for t in (before, after) if t is not None]
+    if not candidates:
+        return None
+    best = min(candidates, key=lambda t: abs(request.at_ns - t.time_ms * 1_000_000))
+    return PriceAt(request.symbol, request.at_ns, best)
+
+
+@dataclass
+class _Aggregates:
+    """The named rows of high_low.flux or candles.flux for one range or window."""
+
+    values: dict[str, float]
+    times: dict[str, int]
+
+
+def _group(rows: Iterable[dict[str, Any]], key: str | None) -> dict[int, _Aggregates]:
+    groups: dict[int, _Aggregates] = {}
+    for row in rows:
+        group = groups.setdefault(int(row[key]) if key else 0, _Aggregates({}, {}))
+        group.values[row["name"]] = float(row["value"])
+        group.times[row["name"]] = int(row["time_ns"])
+    return groups
+
+
+def edge_corrections(aggregates: _Aggregates) -> list[int]:
+    """Point times whose price must replace the open or close, because another trade id is first or last."""
+    values, times = aggregates.values, aggregates.times
+    needed = []
+    if "open_id" in values and values["open_id"] != values["first_id"]:
+        needed.append(times["first_id"])
+    if "close_id" in values and values["close_id"] != values["last_id"]:
+        needed.append(times["last_id"])
+    return needed
+
+
+def corrections_needed(rows: Iterable[dict[str, Any]], key: str | None = None) -> list[int]:
+    """Every point time (ns) whose price the open/close of some range or window needs (usually none)."""
+    return [t for group in _group(rows, key).values() for t in edge_corrections(group)]
+
+
+def _ohlc(aggregates: _Aggregates, prices_at_times: dict[int, float]) -> tuple[float, float, float, float]:
+    """Open, high, low, close; the open and close by trade id (see :func:`edge_corrections`)."""
+    values, times = aggregates.values, aggregates.times
+    open_ = prices_at_times[times["first_id"]] if values["open_id"] != values["first_id"] else values["open"]
+    close = prices_at_times[times["last_id"]] if values["close_id"] != values["last_id"] else values["close"]
+    return open_, values["high"], values["low"], close
+
+
+def summary(
+    symbol: str, start_ns: int, stop_ns: int, rows: Iterable[dict[str, Any]], prices_at_times: dict[int, float]
+) -> Summary | None:
+    """The summary of high_low.flux rows, or None when the range holds no trade."""
+    group = _group(rows, None).get(0)
+    if group is None or group.values.get("trades", 0) == 0:
+        return None
+    open_, high, low, close = _ohlc(group, prices_at_times)
+    return Summary(
+        symbol=symbol,
+        start_ns=start_ns,
+        stop_ns=stop_ns,
+        open=open_,
+        high=Extreme(high, group.times["high"]),
+        low=Extreme(low, group.times["low"]),
+        close=close,
+        volume=group.values["volume"],
+        trades=int(group.values["trades"]),
+        first_trade_id=int(group.values["first_id"]),
+        last_trade_id=int(group.values["last_id"]),
+    )
+
+
+def candles(
+    rows: Sequence[dict[str, Any]], prices_at_times: dict[int, float], fill: Fill, previous_close: float | None
+) -> list[Candle]:
+    """The candles of candles.flux rows, in time order, with empty windows filled as ``fill`` says.
+
+    ``previous``: an empty window is a flat candle at the last close (Binance's klines do the same), or has no
+    prices when nothing traded before it; ``null``: empty windows carry no prices; ``none``: they are left out.
+    """
+    stops = {int(row["start_ns"]): int(row["stop_ns"]) for row in rows if row["name"] == "trades"}
+    result: list[Candle] = []
+    close = previous_close
+    for start, group in sorted(_group(rows, "start_ns").items()):
+        trades = int(group.values.get("trades", 0))
+        if trades:
+            open_, high, low, close = _ohlc(group, prices_at_times)
+            result.append(Candle(start, stops[start], open_, high, low, close, group.values["volume"], trades))
+        elif fill == "previous":
+            result.append(Candle(start, stops[start], close, close, close, close, 0.0, 0))
+        elif fill == "null":
+            result.append(Candle(start, stops[start], None, None, None, None, 0.0, 0))
+    return result

@@ -1,0 +1,10 @@
+// The symbols stored for one exchange, read from InfluxDB's index (cheap whatever the amount of data).
+// To run it in the InfluxDB UI, define params first, e.g.: params = {bucket: "trades", exchange: "binance"}
+import "influxdata/influxdb/schema"
+
+schema.tagValues(
+    bucket: params.bucket,
+    tag: "symbol",
+    predicate: (r) => r._measurement == "trades" and r.exchange == params.exchange,
+    start: 0,
+)
