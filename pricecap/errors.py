@@ -20,6 +20,7 @@ class ExitCode(IntEnum):
     BAD_RANGE = 6
     UNKNOWN_SYMBOL = 7
     NO_DATA = 8
+    STACK = 9
 
 
 class PricecapError(Exception):
@@ -38,3 +39,9 @@ class UnreachableError(PricecapError):
     """InfluxDB cannot be reached, or refuses the token."""
 
     exit_code = ExitCode.UNREACHABLE
+
+
+class StackError(PricecapError):
+    """The local stack cannot do what was asked: it runs already, its port is taken, it will not stop."""
+
+    exit_code = ExitCode.STACK
