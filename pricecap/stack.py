@@ -30,7 +30,6 @@ from pricecap.errors import ConfigError, StackError
 from pricecap.influxd import InfluxdServer, Onboarding, ensure_binary
 from pricecap.settings import InfluxSettings, store_settings
 
-
 M = TypeVar("M", bound=BaseModel)
 
 
