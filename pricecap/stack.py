@@ -180,12 +180,18 @@ def managed_influxd(
     before the server starts, and the server is onboarded with them. Later starts reuse data and settings.
     """
     managed = read_json(paths.managed, ManagedServer)
-    if managed is None or settings.url != managed.url:
-        if managed is not None:
-            raise ConfigError(
-                f"the managed InfluxDB in {paths.influxd_dir} was set up before, but {config_file} holds no token "
-                f"for it; restore its [influxdb] table, or remove {paths.root} to start afresh"
-            )
+    first_time = managed is None
+    if managed is not None and settings.url != managed.url:
+        raise ConfigError(
+            f"the managed InfluxDB in {paths.influxd_dir} was set up before, but {config_file} holds no token "
+            f"for it; restore its [influxdb] table, or remove {paths.root} to start afresh"
+        )
+    if not first_time:
+        port = urllib.parse.urlsplit(settings.url).port or port
+    if not port_free(port):
+        hint = "; choose another with --influxd-port" if first_time else ""
+        raise StackError(f"port {port} of the managed InfluxDB is in use by another program{hint}")
+    if first_time:
         fresh = Onboarding.generate(bucket=settings.bucket)
         settings = InfluxSettings(
             url=f"http://127.0.0.1:{port}", token=SecretStr(fresh.token), org=fresh.org, bucket=fresh.bucket
@@ -193,9 +199,6 @@ def managed_influxd(
         store_settings(settings, config_file)
         write_json(paths.managed, ManagedServer(url=settings.url))
     token, org = settings.require_credentials()
-    port = urllib.parse.urlsplit(settings.url).port or port
-    if not port_free(port):
-        raise StackError(f"port {port} of the managed InfluxDB is in use by another program")
     server = InfluxdServer(ensure_binary(), paths.influxd_dir, port)
     with server:
         if not server.onboarded():
