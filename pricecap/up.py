@@ -79,7 +79,11 @@ DRAIN_TIMEOUT_S = 30.0
 )
 @click.option("-d", "--detach", is_flag=True, help="Run in the background; stop it with pricecap down.")
 @click.option("--metrics-port", default=9108, show_default=True, help="Port of /metrics and /healthz (0: off).")
-@click.option("--status-interval", type=float, help="Seconds between status lines [default: 1 on a terminal, else 10].")
+@click.option(
+    "--status-interval",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds between status lines [default: 1 on a terminal, else 10].",
+)
 @click.option(
     "--log-level", default="WARNING", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"])
 )
