@@ -189,7 +189,6 @@ async def serve(
             await drained(collector, simulation)
         else:
             await signalled.wait()
-        status.cancel()
         stop_collector.set()
         await collecting
     finally:

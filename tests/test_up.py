@@ -19,6 +19,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from pydantic import SecretStr
 
 from pricecap.errors import ConfigError, ExitCode
 from pricecap.influxd import InfluxdServer, ensure_binary, free_port
@@ -168,7 +169,7 @@ def test_an_unreachable_configured_influxdb_is_one_line_and_starts_nothing() -> 
 def test_stored_settings_are_private_and_keep_other_tables(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     path.write_text('[other]\nkey = "kept"\n')
-    settings = InfluxSettings(url="http://127.0.0.1:1", token='t"ok', org="o", bucket="b")  # type: ignore[arg-type]
+    settings = InfluxSettings(url="http://127.0.0.1:1", token=SecretStr('t"ok'), org="o", bucket="b")
     store_settings(settings, path)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     document = tomllib.loads(path.read_text())
