@@ -106,13 +106,18 @@ def collect(
     asyncio.run(run_until_signalled(Collector(config, settings)))
 
 
-async def run_until_signalled(collector: Collector) -> None:
-    """Run the collector until SIGINT or SIGTERM, then let it flush and return."""
-    stop = asyncio.Event()
+def signal_event() -> asyncio.Event:
+    """An event that SIGINT or SIGTERM sets, in the running event loop."""
+    event = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    await collector.run(stop)
+        loop.add_signal_handler(signum, event.set)
+    return event
+
+
+async def run_until_signalled(collector: Collector) -> None:
+    """Run the collector until SIGINT or SIGTERM, then let it flush and return."""
+    await collector.run(signal_event())
 
 
 COMMANDS: list[click.Command] = [collect]

@@ -45,6 +45,7 @@ class SymbolState:
     prefix: str
     last_id: int | None = None
     received: int = 0
+    last_price: str = ""
 
 
 @dataclass(slots=True)
@@ -121,6 +122,7 @@ class TradePipeline:
                 self.gaps.append(Gap(trade.s, last + 1, trade.t - 1))
         state.last_id = trade.t
         state.received += 1
+        state.last_price = trade.p
         self._append(state, trade)
         return True
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from array import array
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,11 +35,13 @@ class Trade:
 
 @dataclass
 class Market:
-    """The trades of one symbol: ids are consecutive from ``first_id``; prices follow a random walk."""
+    """The trades of one symbol: ids are consecutive from ``first_id``; prices follow a random walk from
+    ``price_cents`` in steps of up to ``step_cents``."""
 
     symbol: str
     first_id: int
     price_cents: int = 9_700_000
+    step_cents: int = 50
     rng: random.Random = field(default_factory=lambda: random.Random(42))
     prices: array[int] = field(default_factory=lambda: array("q"))
     qtys: array[int] = field(default_factory=lambda: array("q"))
@@ -52,7 +55,7 @@ class Market:
 
     def make(self, time_ms: int) -> Trade:
         """Make (and record) the next trade at ``time_ms``."""
-        self.price_cents = max(1, self.price_cents + self.rng.randint(-50, 50))
+        self.price_cents = max(1, self.price_cents + self.rng.randint(-self.step_cents, self.step_cents))
         self.prices.append(self.price_cents)
         self.qtys.append(self.rng.randint(1, 5_000_000))
         self.times.append(time_ms)
@@ -78,10 +81,14 @@ class Market:
 
 
 class Ledger:
-    """The markets of the fake exchange."""
+    """The markets of the fake exchange. ``prices_cents`` gives symbols their own starting prices, each
+    walking in steps of about 0.0005 % of it (else a symbol starts at 97,000.00 with steps of 0.50)."""
 
-    def __init__(self, symbols: list[str], first_id: int = 1) -> None:
+    def __init__(self, symbols: list[str], first_id: int = 1, prices_cents: Mapping[str, int] | None = None) -> None:
         self.markets = {s: Market(s, first_id, rng=random.Random(s)) for s in symbols}
+        for symbol, cents in (prices_cents or {}).items():
+            self.markets[symbol].price_cents = cents
+            self.markets[symbol].step_cents = max(1, cents // 200_000)
 
     def ids(self, symbol: str) -> list[int]:
         """Every trade id of ``symbol`` made so far."""

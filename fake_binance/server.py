@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import time
 import urllib.parse
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 
@@ -88,8 +88,9 @@ class FakeBinance:
         ping_interval_s: float = 20.0,
         pong_timeout_s: float = 60.0,
         extra_symbols: int = 0,
+        prices_cents: Mapping[str, int] | None = None,
     ) -> None:
-        self.ledger = Ledger(symbols, first_id)
+        self.ledger = Ledger(symbols, first_id, prices_cents)
         self.rest = RestApi(self.ledger, extra_symbols)
         self.subscribers: set[Subscriber] = set()
         self.connections_made = 0

@@ -20,6 +20,7 @@ class ExitCode(IntEnum):
     BAD_RANGE = 6
     UNKNOWN_SYMBOL = 7
     NO_DATA = 8
+    STACK = 9
 
 
 class PricecapError(Exception):
@@ -56,3 +57,9 @@ class NoDataError(PricecapError):
     """The question is fine, but there is nothing to answer with: an empty range, no trade within the look-back."""
 
     exit_code = ExitCode.NO_DATA
+
+
+class StackError(PricecapError):
+    """The local stack cannot do what was asked: it runs already, its port is taken, it will not stop."""
+
+    exit_code = ExitCode.STACK

@@ -53,6 +53,15 @@ def free_port() -> int:
         return port
 
 
+def healthy(url: str) -> bool:
+    """True when the InfluxDB at ``url`` answers ``/health`` with status pass."""
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+            return bool(orjson.loads(response.read()).get("status") == "pass")
+    except (OSError, ValueError):
+        return False
+
+
 @dataclass(frozen=True)
 class Onboarding:
     """What ``POST /api/v2/setup`` creates: the first user, org, bucket and an all-access token."""
@@ -108,11 +117,7 @@ class InfluxdServer:
 
     def healthy(self) -> bool:
         """True when the server answers ``/health`` with status pass."""
-        try:
-            with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:
-                return bool(orjson.loads(response.read()).get("status") == "pass")
-        except (OSError, ValueError):
-            return False
+        return healthy(self.url)
 
     def onboarded(self) -> bool:
         """True when the server has been set up already."""

@@ -11,7 +11,8 @@ from typing import Any, TypeVar
 import click
 
 from pricecap.errors import PricecapError
-from pricecap.settings import load_settings
+from pricecap.settings import config_path, load_settings
+from pricecap.stack import StackPaths, default_data_dir
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -20,6 +21,39 @@ def fail(error: PricecapError) -> None:
     """Print one readable line on stderr and exit with the error's code."""
     click.echo(f"pricecap: error: {error}", err=True)
     sys.exit(int(error.exit_code))
+
+
+def reports_errors(command: F) -> F:
+    """Turn a PricecapError that ``command`` raises into one line on stderr and the error's exit code."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except PricecapError as e:
+            fail(e)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def data_dir_option(command: F) -> F:
+    """Add ``--data-dir``, the folder of the local stack; the command receives ``paths: StackPaths``."""
+
+    @click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Folder of the local stack's data and state [default: pricecap in the user data folder].",
+    )
+    @functools.wraps(command)
+    def wrapper(data_dir: Path | None, **kwargs: Any) -> Any:
+        return command(paths=StackPaths(data_dir or default_data_dir()), **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def given_config_path() -> Path:
+    """The config file of the running command: ``--config``, else ``$PRICECAP_CONFIG``, else the default."""
+    return config_path(click.get_current_context().params.get("config_path"))
 
 
 def influx_options(command: F) -> F:
@@ -36,6 +70,7 @@ def influx_options(command: F) -> F:
     @click.option("--org", help="InfluxDB organization [env INFLUXDB_V2_ORG].")
     @click.option("--bucket", help="Bucket of the trades [env INFLUXDB_V2_BUCKET; default trades].")
     @functools.wraps(command)
+    @reports_errors
     def wrapper(
         config_path: Path | None,
         url: str | None,
@@ -44,10 +79,7 @@ def influx_options(command: F) -> F:
         bucket: str | None,
         **kwargs: Any,
     ) -> Any:
-        try:
-            settings = load_settings(config_path, {"url": url, "token": token, "org": org, "bucket": bucket})
-            return command(settings=settings, **kwargs)
-        except PricecapError as e:
-            fail(e)
+        settings = load_settings(config_path, {"url": url, "token": token, "org": org, "bucket": bucket})
+        return command(settings=settings, **kwargs)
 
     return wrapper  # type: ignore[return-value]  # fmt: skip

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import orjson
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
@@ -63,9 +64,19 @@ def default_config_path() -> Path:
     return Path(platformdirs.user_config_dir("pricecap")) / "config.toml"
 
 
+def named_config_path(path: Path | None, environ: Mapping[str, str]) -> Path | None:
+    """The config file named by ``--config`` or ``$PRICECAP_CONFIG``, if any."""
+    return path or (Path(environ[CONFIG_ENV]) if environ.get(CONFIG_ENV) else None)
+
+
+def config_path(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Path:
+    """The config file in use: ``--config``, else ``$PRICECAP_CONFIG``, else the default one."""
+    return named_config_path(path, os.environ if environ is None else environ) or default_config_path()
+
+
 def read_config_file(path: Path | None, environ: Mapping[str, str]) -> dict[str, Any]:
     """The ``[influxdb]`` table of the config file (empty when the default file does not exist)."""
-    named = path or (Path(environ[CONFIG_ENV]) if environ.get(CONFIG_ENV) else None)
+    named = named_config_path(path, environ)
     target = named or default_config_path()
     try:
         with target.open("rb") as f:
@@ -99,3 +110,29 @@ def load_settings(
         where = ".".join(str(p) for p in first["loc"]) or "settings"
         message = str(first["msg"]).removeprefix("Value error, ")
         raise ConfigError(f"invalid setting {where}: {message}") from None
+
+
+def store_settings(settings: InfluxSettings, path: Path) -> None:
+    """Add an ``[influxdb]`` table with the settings (token included) to the config file, readable by its
+    owner only (0600). Other tables are kept; a file that has an ``[influxdb]`` table already is refused."""
+    token, org = settings.require_credentials()
+    existing = path.read_text() if path.exists() else ""
+    if existing:
+        try:
+            has_table = "influxdb" in tomllib.loads(existing)
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"config file {path}: {e}") from None
+        if has_table:
+            raise ConfigError(f"config file {path} has an [influxdb] table already; complete or remove it")
+    values = {"url": settings.url, "org": org, "bucket": settings.bucket, "token": token}
+    table = "[influxdb]\n" + "".join(f"{key} = {_toml_string(value)}\n" for key, value in values.items())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.fchmod(descriptor, 0o600)
+    with os.fdopen(descriptor, "a") as f:
+        f.write(("\n" if existing and not existing.endswith("\n\n") else "") + table)
+
+
+def _toml_string(value: str) -> str:
+    """A TOML basic string (JSON's escapes are TOML's for the characters these values hold)."""
+    return orjson.dumps(value).decode()

@@ -1,0 +1,73 @@
+"""``pricecap status`` and ``pricecap down``: what the local stack runs and holds, and stopping it."""
+
+from __future__ import annotations
+
+import time
+
+import click
+import urllib3
+from influxdb_client.rest import ApiException
+
+from pricecap.errors import PricecapError, StackError
+from pricecap.influx import describe
+from pricecap.influxd import healthy
+from pricecap.options import data_dir_option, given_config_path, influx_options, reports_errors
+from pricecap.settings import InfluxSettings
+from pricecap.stack import ManagedServer, StackPaths, clear_stale, read_json, running, terminate
+from queries.stored import trade_counts
+
+
+@click.command("status")
+@data_dir_option
+@influx_options
+def status(settings: InfluxSettings, paths: StackPaths) -> None:
+    """Show what the local stack runs, where its data lives, and the trades stored per symbol."""
+    state = running(paths)
+    managed = read_json(paths.managed, ManagedServer)
+    if state is None:
+        click.echo("stack: not running")
+    else:
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(state.started))
+        source = "simulated" if state.simulate else "Binance"
+        click.echo(f"stack: running, pid {state.pid}, since {started}; {source} trades of {' '.join(state.symbols)}")
+        if state.log:
+            click.echo(f"log: {state.log}")
+    url = state.url if state is not None else settings.url
+    influxd = f", pid {state.influxd_pid}" if state is not None and state.influxd_pid is not None else ""
+    kind = "managed" if managed is not None and managed.url == url else "not managed"
+    click.echo(f"InfluxDB: {url} ({kind}{influxd}), {'healthy' if healthy(url) else 'not answering'}")
+    click.echo(f"data: {paths.root}" + ("" if managed is not None else " (no managed InfluxDB set up yet)"))
+    click.echo(f"config: {given_config_path()}")
+    click.echo(f"trades stored in bucket {settings.bucket!r}: {stored_summary(settings)}")
+
+
+def stored_summary(settings: InfluxSettings) -> str:
+    """``BTCUSDT 1,234, ETHUSDT 1,230``, or why the counts cannot be read."""
+    try:
+        counts = trade_counts(settings)
+    except PricecapError as e:
+        return f"unknown ({e})"
+    except (ApiException, urllib3.exceptions.HTTPError, OSError) as e:
+        return f"unknown ({describe(e, settings)})"
+    return ", ".join(f"{symbol} {count:,}" for symbol, count in sorted(counts.items())) or "none"
+
+
+@click.command("down")
+@click.option("--timeout", default=330.0, show_default=True, help="Seconds to wait for the stack to stop.")
+@data_dir_option
+@reports_errors
+def down(paths: StackPaths, timeout: float) -> None:
+    """Stop the running stack (pricecap up, usually --detach): the collector flushes, then influxd stops."""
+    state = running(paths)
+    if state is None:
+        clear_stale(paths)
+        click.echo("pricecap down: no stack is running")
+        return
+    click.echo(f"pricecap down: stopping pid {state.pid} (the collector writes what it holds first)")
+    if not terminate(state.pid, timeout):
+        raise StackError(f"the stack (pid {state.pid}) still runs after {timeout:.0f} s; see {state.log}")
+    clear_stale(paths)
+    click.echo("pricecap down: stopped")
+
+
+COMMANDS: list[click.Command] = [status, down]
