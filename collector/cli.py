@@ -6,8 +6,10 @@ import asyncio
 import ipaddress
 import signal
 import urllib.parse
+from pathlib import Path
 
 import click
+import platformdirs
 
 from collector import binance
 from collector.service import Collector, CollectorConfig
@@ -17,6 +19,7 @@ from pricecap.influx import check
 from pricecap.logs import setup_logging
 from pricecap.options import influx_options
 from pricecap.settings import InfluxSettings
+from pricecap.times import parse_duration
 
 
 def is_loopback(url: str) -> bool:
@@ -48,11 +51,34 @@ def is_loopback(url: str) -> bool:
 @click.option("--flush-interval-ms", default=1_000, show_default=True, help="Longest wait before a write request.")
 @click.option("--write-workers", default=2, show_default=True, help="Concurrent write requests.")
 @click.option("--max-pending", default=500_000, show_default=True, help="Unconfirmed trades before reading pauses.")
+@click.option(
+    "--retry-for",
+    default=120.0,
+    show_default=True,
+    type=click.FloatRange(min=1),
+    help="Seconds a write request is retried before it goes to the spool.",
+)
 @click.option("--gzip/--no-gzip", default=None, help="Compress writes [default: on, off for a loopback InfluxDB].")
 @click.option("--metrics-host", default="127.0.0.1", show_default=True, help="Address of /metrics and /healthz.")
 @click.option("--metrics-port", default=9108, show_default=True, help="Port of /metrics and /healthz (0: off).")
 @click.option("--health-interval", default=10.0, show_default=True, help="Seconds between health points.")
+@click.option("--ping-interval", default=20.0, show_default=True, help="Seconds between the collector's own pings.")
 @click.option("--ping-timeout", default=20.0, show_default=True, help="Seconds without a pong before reconnecting.")
+@click.option(
+    "--spool-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="PRICECAP_SPOOL_DIR",
+    default=lambda: Path(platformdirs.user_data_dir("pricecap")) / "spool",
+    show_default="the user data folder's pricecap/spool",
+    help="Spool of writes InfluxDB refused, and the checkpoint [env PRICECAP_SPOOL_DIR].",
+)
+@click.option("--spool-max-mb", default=1024, show_default=True, help="Spool size limit; over it, an alarm.")
+@click.option(
+    "--repair-window",
+    default="24h",
+    show_default=True,
+    help="At start-up, fetch missed trades back to this far (e.g. 6h, 7d); 0 turns it off.",
+)
 @click.option(
     "--log-level", default="INFO", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"])
 )
@@ -71,11 +97,16 @@ def collect(
     flush_interval_ms: int,
     write_workers: int,
     max_pending: int,
+    retry_for: float,
     gzip: bool | None,
     metrics_host: str,
     metrics_port: int,
     health_interval: float,
+    ping_interval: float,
     ping_timeout: float,
+    spool_dir: Path,
+    spool_max_mb: int,
+    repair_window: str,
     log_level: str,
     log_json: bool,
 ) -> None:
@@ -94,14 +125,18 @@ def collect(
         health_interval_s=health_interval,
         metrics_host=metrics_host,
         metrics_port=metrics_port or None,
+        spool_dir=spool_dir,
+        spool_max_bytes=spool_max_mb * 2**20,
+        repair_window_s=0 if repair_window.strip() == "0" else parse_duration(repair_window) / 1e9,
         writer=WriterOptions(
             batch_chunks=batch_chunks,
             flush_interval_ms=flush_interval_ms,
             write_workers=write_workers,
             max_pending=max_pending,
+            max_retry_time_ms=int(retry_for * 1000),
             gzip=not is_loopback(settings.url) if gzip is None else gzip,
         ),
-        stream=StreamOptions(ping_timeout_s=ping_timeout),
+        stream=StreamOptions(ping_interval_s=ping_interval, ping_timeout_s=ping_timeout),
     )
     asyncio.run(run_until_signalled(Collector(config, settings)))
 

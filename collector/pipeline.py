@@ -1,5 +1,10 @@
 """From decoded trades to chunks of line protocol, without I/O: validation, per-symbol order, gaps, chunking.
 
+Per symbol the pipeline knows the highest trade id taken (``last_id``), the ids known to be missing below it
+(``missing``, closed ranges, filled by :meth:`TradePipeline.add_backfilled`), and whether ids after it may be
+missing too (``catching_up``: after a reconnect or a restart, until the live stream or a REST page shows the
+present). The repairer (``collector/repair.py``) fetches exactly those ids; nothing here does I/O.
+
 A *chunk* is a block of line-protocol lines handed to the writer as one item. It starts with a comment line,
 ``# pricecap-chunk <n>`` (line protocol ignores lines that start with ``#``), so that the writer's callbacks,
 which see only the joined request body, can tell which chunks a request carried and account for their
@@ -46,6 +51,46 @@ class SymbolState:
     last_id: int | None = None
     received: int = 0
     last_price: str = ""
+    missing: list[list[int]] = field(default_factory=list)
+    """Closed ranges ``[first, last]`` of ids below ``last_id`` not taken yet, in order."""
+    catching_up: bool = False
+    """Ids after ``last_id`` may be missing: the repairer reads on from ``last_id + 1``."""
+    repaired: int = 0
+
+    def needs_repair(self) -> bool:
+        """True when the repairer has work for this symbol."""
+        return bool(self.missing) or (self.catching_up and self.last_id is not None)
+
+    def watermark(self) -> int | None:
+        """The highest id such that this id and every one before it has been taken (None: nothing known)."""
+        if self.last_id is None:
+            return None
+        return self.missing[0][0] - 1 if self.missing else self.last_id
+
+    def give_up(self, first: int, last: int) -> None:
+        """Remove ``first..last`` from the start of the first missing range (ids given up on)."""
+        head = self.missing[0]
+        if head[0] == first and last >= head[1]:
+            del self.missing[0]
+        elif head[0] == first:
+            head[0] = last + 1
+
+    def take_missing(self, trade_id: int) -> bool:
+        """Remove ``trade_id`` from ``missing``; False when it is not missing."""
+        for i, (first, last) in enumerate(self.missing):
+            if first <= trade_id <= last:
+                if first == last:
+                    del self.missing[i]
+                elif trade_id == first:
+                    self.missing[i][0] += 1
+                elif trade_id == last:
+                    self.missing[i][1] -= 1
+                else:
+                    self.missing[i : i + 1] = [[first, trade_id - 1], [trade_id + 1, last]]
+                return True
+            if trade_id < first:
+                return False
+        return False
 
 
 @dataclass(slots=True)
@@ -55,6 +100,8 @@ class Chunk:
     number: int
     lines: list[str]
     counts: Counter[str]
+    first_ids: dict[str, int]
+    """The lowest trade id of each symbol in the chunk."""
     first_time_ms: int
     last_time_ms: int
 
@@ -84,6 +131,7 @@ class TradePipeline:
     _states: dict[str, SymbolState] = field(init=False)
     _lines: list[str] = field(init=False)
     _counts: Counter[str] = field(init=False)
+    _first_ids: dict[str, int] = field(init=False)
     _next_chunk: int = field(init=False, default=1)
     _first_ms: int = field(init=False, default=0)
     _last_ms: int = field(init=False, default=0)
@@ -98,8 +146,14 @@ class TradePipeline:
         return self._states
 
     def resume_after(self, symbol: str, last_id: int) -> None:
-        """Declare ``last_id`` the last trade already stored for ``symbol`` (repeats up to it are dropped)."""
-        self._states[symbol].last_id = last_id
+        """Start from a restart: every id up to ``last_id`` is stored; the ones after it are to be caught up."""
+        state = self._states[symbol]
+        state.last_id, state.missing, state.catching_up = last_id, [], True
+
+    def catch_up(self, symbols: Iterable[str]) -> None:
+        """After a reconnect: trades after each symbol's ``last_id`` may have gone by unseen."""
+        for symbol in symbols:
+            self._states[symbol].catching_up = True
 
     def add(self, trade: TradeEvent) -> bool:
         """Take one live trade; False when it is rejected (counted) or a repeat. Gaps go to ``gaps``."""
@@ -119,28 +173,53 @@ class TradePipeline:
                 self.duplicates += 1
                 return False
             if trade.t != last + 1:
-                self.gaps.append(Gap(trade.s, last + 1, trade.t - 1))
+                self._gap(state, last + 1, trade.t - 1)
+        state.catching_up = False
         state.last_id = trade.t
         state.received += 1
         state.last_price = trade.p
         self._append(state, trade)
         return True
 
-    def add_backfilled(self, symbol: str, trades: Iterable[TradeEvent]) -> int:
-        """Take trades fetched to repair a gap: validated like live ones, no order or gap bookkeeping."""
+    def add_backfilled(self, symbol: str, trades: Iterable[TradeEvent], complete: bool) -> int:
+        """Take trades fetched from REST, in id order: the missing ones, and new ones while catching up.
+
+        ``complete`` says the page reached the present (fewer trades than asked for): catching up ends.
+        Returns how many were taken; the rest were already there.
+        """
         state = self._states[symbol]
         taken = 0
         for trade in trades:
-            if model.decimal_ok(trade.p) and model.decimal_ok(trade.q) and trade.t >= 0:
-                self._append(state, trade)
-                taken += 1
-            else:
+            if not (model.decimal_ok(trade.p) and model.decimal_ok(trade.q) and trade.t >= 0):
                 self.rejected["bad_number"] += 1
+                continue
+            last = state.last_id
+            if last is not None and trade.t > last and state.catching_up:
+                if trade.t != last + 1:
+                    self._gap(state, last + 1, trade.t - 1)
+                state.last_id = trade.t
+                state.last_price = trade.p
+            elif not state.take_missing(trade.t):
+                continue
+            first = self._first_ids.get(symbol)
+            if first is None or trade.t < first:
+                self._first_ids[symbol] = trade.t
+            self._append(state, trade)
+            taken += 1
+        if complete:
+            state.catching_up = False
+        state.repaired += taken
         return taken
+
+    def _gap(self, state: SymbolState, first: int, last: int) -> None:
+        self.gaps.append(Gap(state.symbol, first, last))
+        state.missing.append([first, last])
 
     def _append(self, state: SymbolState, trade: TradeEvent) -> None:
         time_ms = trade.T
         self._lines.append(model.encode_line(state.prefix, trade.t, trade.p, trade.q, time_ms, trade.m))
+        if state.symbol not in self._counts:
+            self._first_ids.setdefault(state.symbol, trade.t)
         self._counts[state.symbol] += 1
         self._first_ms = min(self._first_ms, time_ms)
         self._last_ms = max(self._last_ms, time_ms)
@@ -153,10 +232,14 @@ class TradePipeline:
         """The chunk assembled so far (None when empty); a new one starts."""
         if len(self._lines) == 1:
             return None
-        chunk = Chunk(self._next_chunk, self._lines, self._counts, self._first_ms, self._last_ms)
+        chunk = Chunk(self._next_chunk, self._lines, self._counts, self._first_ids, self._first_ms, self._last_ms)
         self._next_chunk += 1
         self._start_chunk()
         return chunk
+
+    def buffered_first_ids(self) -> dict[str, int]:
+        """Per symbol, the lowest trade id in the chunk being assembled (not handed to the writer yet)."""
+        return dict(self._first_ids)
 
     def take_gaps(self) -> list[Gap]:
         """The gaps found since the last call."""
@@ -166,8 +249,19 @@ class TradePipeline:
     def _start_chunk(self) -> None:
         self._lines = [f"{CHUNK_MARKER}{self._next_chunk}"]
         self._counts = Counter()
+        self._first_ids = {}
         self._first_ms = MAX_TRADE_TIME_MS
         self._last_ms = 0
+
+
+def lowest_ids(chunks: Iterable[Chunk]) -> dict[str, int]:
+    """Per symbol, the lowest trade id in any of ``chunks``."""
+    lowest: dict[str, int] = {}
+    for chunk in chunks:
+        for symbol, first in chunk.first_ids.items():
+            if first < lowest.get(symbol, first + 1):
+                lowest[symbol] = first
+    return lowest
 
 
 def chunk_numbers(body: bytes | str) -> list[int]:

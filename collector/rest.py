@@ -121,6 +121,11 @@ class BinanceRest:
         )
         return [TradeEvent(symbol, r["id"], r["price"], r["qty"], r["time"], r["isBuyerMaker"]) for r in rows]
 
+    async def first_id_at(self, symbol: str, time_ms: int) -> int | None:
+        """The id of the first trade of ``symbol`` at or after ``time_ms`` (``aggTrades``), None if none yet."""
+        rows = await self.get(binance.AGG_TRADES_PATH, {"symbol": symbol, "startTime": str(time_ms), "limit": "1"})
+        return int(rows[0]["f"]) if rows else None
+
     def close(self) -> None:
         """Release the connection pool."""
         self._pool.clear()

@@ -1,7 +1,10 @@
 """The collector service: shards of streams -> decoder -> pipeline -> chunk writer, plus metrics and health.
 
-Runs until ``stop`` is set (SIGINT/SIGTERM in the CLI), then stops reading, writes every buffered trade and
-returns. Blocking work (the WriteApi's close) runs in a worker thread so the event loop stays responsive.
+Around that hot path: at start-up each symbol resumes after its last durable trade (checkpoint or InfluxDB)
+and catches up from REST; the repairer fills gaps; the spool keeps what InfluxDB refused and replays it;
+the checkpoint is saved every second. Runs until ``stop`` is set (SIGINT/SIGTERM in the CLI), then stops
+reading, writes every buffered trade and returns. Blocking work runs in worker threads so the event loop
+stays responsive.
 """
 
 from __future__ import annotations
@@ -11,23 +14,31 @@ import contextlib
 import logging
 import socket
 import time
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from collector import binance
-from collector.backoff import AttemptLimiter
+from collector import binance, checkpoint
+from collector.backoff import AttemptLimiter, Backoff
 from collector.decode import ControlMessage, FrameDecoder, ShutdownEvent, TradeEvent
 from collector.endpoints import Endpoints
 from collector.pipeline import TradePipeline
+from collector.repair import Repairer
 from collector.rest import BinanceRest
+from collector.resume import bounded_by_window, resume_points
+from collector.spool import Spool
 from collector.stats import Stats, registry_for
 from collector.stream import Shard, StreamOptions
 from collector.writer import ChunkWriter, WriterOptions
 from pricecap import model
+from pricecap.influx import describe
 from pricecap.settings import InfluxSettings
+from queries.api import Prices
 
 log = logging.getLogger(__name__)
+CHECKPOINT_FILE = "checkpoint.json"
+CHECKPOINT_INTERVAL_S = 1.0
 
 
 class CollectorConfig(BaseModel):
@@ -46,6 +57,11 @@ class CollectorConfig(BaseModel):
     metrics_host: str = "127.0.0.1"
     metrics_port: int | None = 9108
     instance: str = Field(default_factory=socket.gethostname)
+    spool_dir: Path | None = None
+    """Spool and checkpoint folder; None keeps neither (only for tests and benchmarks)."""
+    spool_max_bytes: int = Field(default=2**30, ge=2**20)
+    repair_window_s: float = Field(default=86_400.0, ge=0)
+    """At start-up, trades older than this are not fetched from REST; 0 turns start-up repair off."""
     writer: WriterOptions = WriterOptions()
     stream: StreamOptions = StreamOptions()
 
@@ -64,6 +80,10 @@ class Collector:
         self.writer: ChunkWriter | None = None
         self.endpoints: Endpoints | None = None
         self.shards: list[Shard] = []
+        self.spool: Spool | None = None
+        self.repairer = Repairer(lambda: self.pipeline, self.rest, self._flush_chunk)
+        self._checkpoint_path = config.spool_dir / CHECKPOINT_FILE if config.spool_dir else None
+        self._target = f"{settings.url} {settings.org} {settings.bucket} {model.EXCHANGE_BINANCE} {config.rest_url}"
         self._samples_left = 5
 
     async def resolve_symbols(self) -> list[str]:
@@ -81,8 +101,11 @@ class Collector:
             self.symbols, chunk_lines=self.config.chunk_lines, rejected=self.decoder.malformed
         )
         self.stats.symbols = self.pipeline.states
+        if self.config.spool_dir is not None:
+            self.spool = Spool(self.config.spool_dir, self.config.spool_max_bytes)
+        await self._resume()
         registry, lag = registry_for(self.stats)
-        self.writer = ChunkWriter(self.settings, self.config.writer, self.stats, lag)
+        self.writer = ChunkWriter(self.settings, self.config.writer, self.stats, lag, self.spool)
         if self.config.metrics_port is not None:
             self.endpoints = Endpoints(self.config.metrics_host, self.config.metrics_port, registry, self.health)
             self.endpoints.start()
@@ -93,15 +116,34 @@ class Collector:
             extra={"symbols": len(self.symbols), "connections": len(self.shards), "bucket": self.settings.bucket},
         )
         tasks = [asyncio.create_task(shard.run()) for shard in self.shards]
-        housekeeping = asyncio.create_task(self._housekeeping(stop))
+        helpers = [
+            asyncio.create_task(self._housekeeping(stop)),
+            asyncio.create_task(self.repairer.run(stop)),
+            asyncio.create_task(self._replay(stop)),
+        ]
         await stop.wait()
         log.info("collector stopping")
         await asyncio.gather(*(shard.stop() for shard in self.shards))
         await asyncio.gather(*tasks, return_exceptions=True)
-        housekeeping.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await housekeeping
+        for helper in helpers:
+            helper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await helper
         await self._shutdown()
+
+    async def _resume(self) -> None:
+        """Resume each symbol after its last durable trade, so the repairer catches up what went by."""
+        if self.config.repair_window_s <= 0:
+            return
+        saved = checkpoint.load(self._checkpoint_path, self._target) if self._checkpoint_path else None
+        with Prices(self.settings) as prices:
+            stored = await asyncio.to_thread(prices.last_ids)
+        points = resume_points(self.symbols, saved, stored)
+        resume = await bounded_by_window(points, self.rest, self.config.repair_window_s)
+        for symbol, last_id in resume.items():
+            self.pipeline.resume_after(symbol, last_id)
+        if resume:
+            log.info("resuming after the last durable trades", extra={"symbols": len(resume)})
 
     def _make_shards(self) -> list[Shard]:
         size = self.config.streams_per_connection
@@ -111,12 +153,14 @@ class Collector:
         return [
             Shard(
                 index,
-                binance.combined_stream_url(self.config.ws_url, group),
+                group,
                 self.handle_frame,
                 self.stats,
                 limiter,
                 self.config.stream,
                 self.writer.wait_for_room,
+                self.pipeline.catch_up,
+                self.config.ws_url,
             )
             for index, group in enumerate(groups)
         ]
@@ -145,18 +189,59 @@ class Collector:
             self.writer.submit(chunk)
 
     async def _housekeeping(self, stop: asyncio.Event) -> None:
-        """Flush partial chunks often, log gaps and malformed counts, and write the health point."""
+        """Flush partial chunks often, log gaps, save the checkpoint, and write the health point."""
         next_health = time.monotonic() + self.config.health_interval_s
+        next_checkpoint = time.monotonic() + CHECKPOINT_INTERVAL_S
         while not stop.is_set():
             await asyncio.sleep(self.config.chunk_interval_s)
             self._flush_chunk()
             for gap in self.pipeline.take_gaps():
                 self.stats.gaps_found += 1
                 log.warning("gap in trade ids", extra={"symbol": gap.symbol, "first": gap.first, "last": gap.last})
+            if time.monotonic() >= next_checkpoint:
+                next_checkpoint += CHECKPOINT_INTERVAL_S
+                await asyncio.to_thread(self._save_checkpoint)
             if time.monotonic() >= next_health:
                 next_health += self.config.health_interval_s
                 self._samples_left = 5
                 self._write_health()
+
+    def watermarks(self) -> dict[str, int]:
+        """Per symbol, the highest id up to which every trade is durable (written or spooled)."""
+        assert self.writer is not None
+        unsettled = self.writer.unsettled_first_ids()
+        for symbol, first in self.pipeline.buffered_first_ids().items():
+            unsettled[symbol] = min(first, unsettled.get(symbol, first))
+        marks = {}
+        for symbol, state in self.pipeline.states.items():
+            mark = state.watermark()
+            if mark is not None:
+                marks[symbol] = min(mark, unsettled[symbol] - 1) if symbol in unsettled else mark
+        return marks
+
+    def _save_checkpoint(self) -> None:
+        if self._checkpoint_path is not None and self.writer is not None:
+            checkpoint.save(self._checkpoint_path, self._target, self.watermarks())
+        if self.spool is not None:
+            self.stats.spool_bytes = self.spool.size_bytes()
+            self.stats.spool_full = self.spool.full
+        self.stats.ids_unrepairable = self.repairer.unrepairable
+
+    async def _replay(self, stop: asyncio.Event) -> None:
+        """Replay the spool into InfluxDB in order, with backoff while InfluxDB still refuses."""
+        backoff = Backoff(cap_s=30.0, stable_s=0.0)
+        while not stop.is_set() and self.writer is not None:
+            try:
+                trades = await asyncio.to_thread(self.writer.replay_one)
+            except Exception as e:  # any failure: keep the record, try again later
+                log.warning("spool replay failed, will retry", extra={"error": describe(e, self.settings)})
+                await asyncio.sleep(backoff.next_delay())
+                continue
+            backoff.attempt = 0
+            if trades is None:
+                await asyncio.sleep(0.5)
+            else:
+                log.info("spooled batch replayed", extra={"trades": trades})
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         """Healthy when every connection is up and nothing was lost; with the counters that say so."""
@@ -170,9 +255,11 @@ class Collector:
             "lost": s.lost,
             "malformed": sum(s.malformed.values()),
             "gaps": s.gaps_found,
+            "ids_repaired": s.repaired_total(),
+            "spool_bytes": s.spool_bytes,
             "last_write_lag_s": round(s.last_write_lag_s, 3),
         }
-        return s.connections_up >= s.connections_total > 0 and s.lost == 0, details
+        return s.connections_up >= s.connections_total > 0 and s.lost == 0 and not s.spool_full, details
 
     def _write_health(self) -> None:
         ok, details = self.health()
@@ -188,6 +275,13 @@ class Collector:
         if self.writer is not None:
             self._write_health()
             await asyncio.to_thread(self.writer.close)
+            await asyncio.to_thread(self._save_checkpoint)
+        if self.spool is not None:
+            if self.stats.spool_bytes:
+                log.warning(
+                    "spool not empty at exit: replayed at the next start", extra={"bytes": self.stats.spool_bytes}
+                )
+            self.spool.close()
         if self.endpoints is not None:
             self.endpoints.stop()
         self.rest.close()

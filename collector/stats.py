@@ -35,6 +35,11 @@ class Stats:
     connections_up: int = 0
     connections_total: int = 0
     gaps_found: int = 0
+    ids_unrepairable: int = 0
+    spooled: int = 0
+    replayed_batches: int = 0
+    spool_bytes: int = 0
+    spool_full: bool = False
     pending: int = 0
     last_write_lag_s: float = 0.0
     started: float = field(default_factory=time.time)
@@ -43,6 +48,10 @@ class Stats:
     def received_total(self) -> int:
         """Trades accepted from the streams, all symbols."""
         return sum(s.received for s in self.symbols.values())
+
+    def repaired_total(self) -> int:
+        """Trade ids fetched from REST that the streams had missed, all symbols."""
+        return sum(s.repaired for s in self.symbols.values())
 
     def written_total(self) -> int:
         """Trades InfluxDB confirmed, all symbols."""
@@ -70,9 +79,22 @@ class StatsCollector(Collector):
         yield labelled("pricecap_reconnects", "Reconnections by cause", "cause", dict(s.reconnects))
         yield CounterMetricFamily("pricecap_write_retries", "Write requests retried", value=s.write_retries)
         yield CounterMetricFamily(
-            "pricecap_trades_lost", "Trades InfluxDB refused for longer than the retries last", value=s.lost
+            "pricecap_trades_lost",
+            "Trades neither written nor spooled (spool full); a restart repairs them",
+            value=s.lost,
         )
         yield CounterMetricFamily("pricecap_gaps", "Gaps in trade ids found", value=s.gaps_found)
+        yield labelled("pricecap_ids_repaired", "Missed trade ids fetched from REST", "symbol",
+                       {symbol: state.repaired for symbol, state in list(s.symbols.items())})  # fmt: skip
+        yield CounterMetricFamily(
+            "pricecap_ids_unrepairable", "Missed trade ids that REST no longer has", value=s.ids_unrepairable
+        )
+        yield CounterMetricFamily("pricecap_trades_spooled", "Trades sent to the disk spool", value=s.spooled)
+        yield CounterMetricFamily(
+            "pricecap_replayed_batches", "Spooled write requests replayed into InfluxDB", value=s.replayed_batches
+        )
+        yield GaugeMetricFamily("pricecap_spool_bytes", "Bytes in the spool, not replayed yet", value=s.spool_bytes)
+        yield GaugeMetricFamily("pricecap_spool_full", "1 while the spool refuses writes (alarm)", value=s.spool_full)
         yield GaugeMetricFamily("pricecap_connections_up", "Open stream connections", value=s.connections_up)
         yield GaugeMetricFamily("pricecap_connections", "Stream connections wanted", value=s.connections_total)
         yield GaugeMetricFamily("pricecap_pending_trades", "Trades handed to the writer, unconfirmed", value=s.pending)

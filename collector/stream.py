@@ -5,7 +5,8 @@ socket (open but silent): no pong within ``ping_timeout_s`` closes it. Every clo
 reconnection, paced by :class:`~collector.backoff.Backoff` and the shared
 :class:`~collector.backoff.AttemptLimiter`; a ``serverShutdown`` notice, or a connection nearing Binance's
 24-hour limit, is replaced at once by a new connection opened *before* the old one is closed (the pipeline
-drops the trades both deliver).
+drops the trades both deliver). After any other reconnection, ``on_reconnect`` tells the pipeline that trades
+of the shard's symbols may have gone by unseen, and the repairer catches them up from REST.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 
 FrameHandler = Callable[[bytes], bool]
 """Takes one frame; returns False when the server announced a shutdown (the connection is replaced)."""
+HANDOVER_CAUSES = frozenset({"server_shutdown", "lifetime"})
 
 
 @dataclass(frozen=True)
@@ -48,15 +50,19 @@ class Shard:
     def __init__(
         self,
         index: int,
-        url: str,
+        symbols: list[str],
         handle: FrameHandler,
         stats: Stats,
         limiter: AttemptLimiter,
         options: StreamOptions,
         room: Callable[[], Awaitable[None]],
+        on_reconnect: Callable[[list[str]], None],
+        base_url: str,
     ) -> None:
         self.index = index
-        self.url = url
+        self.symbols = symbols
+        self.url = binance.combined_stream_url(base_url, symbols)
+        self._on_reconnect = on_reconnect
         self._handle = handle
         self._stats = stats
         self._limiter = limiter
@@ -82,6 +88,8 @@ class Shard:
                 self._stats.reconnects[cause] += 1
                 await self._sleep(self._backoff.next_delay())
                 continue
+            if cause and cause not in HANDOVER_CAUSES:
+                self._on_reconnect(self.symbols)
             first_frame = asyncio.Event()
             reader = self._spawn(self._read(ws, first_frame))
             if retiring is not None:

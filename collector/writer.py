@@ -4,8 +4,10 @@ Each chunk (thousands of trades, pre-joined) is one item for the WriteApi, so it
 and one request carries up to ``batch_size * chunk_lines`` trades; a per-Point path tops out near 60,000
 trades/s on this kind of machine. Requests go out from ``write_workers`` threads, with urllib3 retries
 (exponential backoff with random jitter, as influxdb-client's WritesRetry does it). The callbacks settle each
-chunk: written (counted per symbol, lag observed) or given up on (counted and logged as lost).
-Memory is bounded: :meth:`ChunkWriter.wait_for_room` holds the reader back while more than
+chunk: written (counted per symbol, lag observed) or given up on, which sends the request body to the durable
+spool (``collector/spool.py``) for replay once InfluxDB is back; only when the spool is full are trades lost,
+counted and logged, and their chunks stay *pinned* so that the checkpoint never passes them (a restart repairs
+them from REST). Memory is bounded: :meth:`ChunkWriter.wait_for_room` holds the reader back while more than
 ``max_pending`` trades are unconfirmed.
 """
 
@@ -14,15 +16,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from influxdb_client.client.write_api import WriteApi, WriteOptions
+from influxdb_client.client.write_api import SYNCHRONOUS, WriteApi, WriteOptions
 from prometheus_client import Histogram
 from reactivex.scheduler import ThreadPoolScheduler
 
-from collector.pipeline import Chunk, chunk_numbers
+from collector.pipeline import Chunk, chunk_numbers, lowest_ids
+from collector.spool import Spool
 from collector.stats import Stats
+from pricecap import model
 from pricecap.influx import connect, describe
 from pricecap.settings import InfluxSettings
 
@@ -54,12 +59,15 @@ class ChunkWriter:
         options: WriterOptions,
         stats: Stats,
         lag: Histogram | None = None,
+        spool: Spool | None = None,
     ) -> None:
         self.settings = settings
         self.options = options
         self.stats = stats
+        self.spool = spool
         self._lag = lag
         self._chunks: dict[int, Chunk] = {}
+        self._pinned: dict[int, Chunk] = {}
         self._submitted = 0
         self._settled = 0
         self._client = connect(settings, gzip=options.gzip)
@@ -96,6 +104,25 @@ class ChunkWriter:
         """Write lines that need no accounting (the periodic health point)."""
         self._api.write(bucket=self.settings.bucket, record=lines)
 
+    def unsettled_first_ids(self) -> dict[str, int]:
+        """Per symbol, the lowest trade id not yet durable (in flight, or lost with the spool full)."""
+        return lowest_ids([*list(self._chunks.values()), *list(self._pinned.values())])
+
+    def replay_one(self) -> int | None:
+        """Write the oldest spooled request again; None when the spool is empty, else the trades it held.
+
+        Raises the write's error when InfluxDB still refuses (the record stays for the next try).
+        """
+        if self.spool is None or (body := self.spool.peek()) is None:
+            return None
+        self._client.write_api(write_options=SYNCHRONOUS).write(bucket=self.settings.bucket, record=body)
+        self.spool.commit(body)
+        counts = symbols_in(body)
+        with self.stats.lock:
+            self.stats.written.update(counts)
+            self.stats.replayed_batches += 1
+        return sum(counts.values())
+
     async def wait_for_room(self) -> None:
         """Return once fewer than ``max_pending`` trades are unconfirmed (backpressure on the reader)."""
         while self.pending >= self.options.max_pending:
@@ -110,13 +137,18 @@ class ChunkWriter:
             log.error("writer closed with unsettled trades", extra={"trades": unsettled})
 
     def _settle(self, body: bytes | str) -> list[Chunk]:
-        chunks = [c for n in chunk_numbers(body) if (c := self._chunks.pop(n, None)) is not None]
+        chunks = [c for n in chunk_numbers(body) if (c := self._chunks.get(n)) is not None]
         self._settled += sum(c.size for c in chunks)
         self.stats.pending = self.pending
         return chunks
 
+    def _forget(self, chunks: list[Chunk]) -> None:
+        for chunk in chunks:
+            self._chunks.pop(chunk.number, None)
+
     def _written(self, _conf: tuple[str, str, str], body: Any) -> None:
         chunks = self._settle(body)
+        self._forget(chunks)
         now = time.time()
         with self.stats.lock:
             self.stats.write_batches["success"] += 1
@@ -131,11 +163,33 @@ class ChunkWriter:
     def _given_up(self, _conf: tuple[str, str, str], body: Any, error: Exception) -> None:
         chunks = self._settle(body)
         trades = sum(c.size for c in chunks)
+        reason = describe(error, self.settings)
         with self.stats.lock:
             self.stats.write_batches["failure"] += 1
+        data = body if isinstance(body, bytes) else str(body).encode()
+        if self.spool is not None and self.spool.append(data):
+            self._forget(chunks)
+            self.stats.spooled += trades
+            log.warning("write given up, spooled for replay", extra={"trades": trades, "error": reason})
+            return
+        for chunk in chunks:
+            self._pinned[chunk.number] = self._chunks.pop(chunk.number)
         self.stats.lost += trades
-        log.error("write failed, trades lost", extra={"trades": trades, "error": describe(error, self.settings)})
+        log.error(
+            "write given up and the spool is full or off: trades lost until a restart repairs them",
+            extra={"trades": trades, "error": reason},
+        )
 
     def _retried(self, _conf: tuple[str, str, str], _body: Any, error: Exception) -> None:
         self.stats.write_retries += 1
         log.warning("write retry", extra={"error": describe(error, self.settings)})
+
+
+def symbols_in(body: bytes) -> Counter[str]:
+    """Trades per symbol in a line-protocol body of trades (comment lines and other measurements skipped)."""
+    counts: Counter[str] = Counter()
+    marker = f"{model.MEASUREMENT},".encode()
+    for line in body.split(b"\n"):
+        if line.startswith(marker) and b",symbol=" in line:
+            counts[line.split(b",symbol=", 1)[1].split(b" ", 1)[0].decode()] += 1
+    return counts

@@ -25,6 +25,7 @@ import orjson
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.protocol import State
 
 from collector import binance
 from fake_binance.ledger import Ledger, Trade
@@ -74,7 +75,7 @@ class Subscriber:
     def push(self, frames: list[bytes]) -> None:
         """Write pre-built frames to the socket at once (dropped while stalled or closing)."""
         transport = self.ws.transport
-        if frames and not self.stalled and not transport.is_closing():
+        if frames and not self.stalled and self.ws.state is State.OPEN and not transport.is_closing():
             transport.write(b"".join(frames))
 
 

@@ -153,6 +153,8 @@ def up(
             ws_url=binance.WS_BASE_URLS[source],
             rest_url=binance.REST_BASE_URLS[source],
             metrics_port=metrics_port or None,
+            spool_dir=paths.root / "spool",
+            repair_window_s=0 if simulate else CollectorConfig().repair_window_s,  # a new simulation each run
             writer=WriterOptions(gzip=not is_loopback(settings.url)),
         )
         interval = status_interval or (1.0 if sys.stdout.isatty() else 10.0)

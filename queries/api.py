@@ -165,6 +165,13 @@ class Prices:
         records = self.runner.run("trades_at", {"symbol": symbol, "times": [flux.Time(t) for t in point_times]})
         return {int(r.values["time_ns"]): float(r.values["price"]) for r in records}
 
+    def last_ids(self) -> dict[str, tuple[int, int]]:
+        """Per symbol, the trade id and point time (ns) of the last stored point, in one cheap query."""
+        return {
+            str(r.values["symbol"]): (int(r.values["trade_id"]), int(r.values["time_ns"]))
+            for r in self.runner.run("last_ids", {})
+        }
+
     def known_symbols(self) -> list[str]:
         """The symbols stored for the exchange, from InfluxDB's index (cheap, whatever the data size)."""
         return sorted(str(record.get_value()) for record in self.runner.run("known_symbols", {}))

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collector.decode import TradeEvent
-from collector.pipeline import Gap, TradePipeline, chunk_numbers
+from collector.pipeline import Gap, TradePipeline, chunk_numbers, lowest_ids
+from collector.repair import next_request
 
 T0 = 1_732_500_000_000
 
@@ -47,10 +48,12 @@ def test_repeats_are_dropped_and_gaps_reported() -> None:
 def test_resume_after_the_last_stored_id() -> None:
     pipeline = TradePipeline(["BTCUSDT"])
     pipeline.resume_after("BTCUSDT", 100)
+    assert pipeline.states["BTCUSDT"].catching_up
     assert not pipeline.add(trade(100))
     assert pipeline.add(trade(103))
     assert pipeline.take_gaps() == [Gap("BTCUSDT", 101, 102)]
     assert Gap("BTCUSDT", 101, 102).size == 2
+    assert pipeline.states["BTCUSDT"].missing == [[101, 102]]
 
 
 def test_bad_trades_are_counted_and_never_encoded() -> None:
@@ -64,10 +67,56 @@ def test_bad_trades_are_counted_and_never_encoded() -> None:
     assert pipeline.states["BTCUSDT"].last_id is None
 
 
-def test_backfilled_trades_skip_order_bookkeeping() -> None:
+def test_backfill_takes_exactly_the_missing_ids_and_moves_the_watermark() -> None:
     pipeline = TradePipeline(["BTCUSDT"])
-    pipeline.add(trade(50))
-    assert pipeline.add_backfilled("BTCUSDT", [trade(48), trade(49), trade(47, price="nan")]) == 2
-    assert pipeline.states["BTCUSDT"].last_id == 50
+    state = pipeline.states["BTCUSDT"]
+    for trade_id in (10, 11, 15, 16, 20):
+        pipeline.add(trade(trade_id))
+    assert state.missing == [[12, 14], [17, 19]]
+    assert state.watermark() == 11
+    assert next_request(state) == (12, 3)
+    backfill = [trade(i) for i in (11, 12, 13, 14, 15)] + [trade(18, price="nan")]
+    assert pipeline.add_backfilled("BTCUSDT", backfill, complete=False) == 3
+    assert pipeline.rejected == {"bad_number": 1}
+    assert (state.missing, state.watermark(), state.repaired) == ([[17, 19]], 16, 3)
+    assert pipeline.add_backfilled("BTCUSDT", [trade(18)], complete=False) == 1
+    assert state.missing == [[17, 17], [19, 19]]
+    pipeline.add_backfilled("BTCUSDT", [trade(17), trade(19)], complete=False)
+    assert (state.missing, state.watermark(), state.needs_repair()) == ([], 20, False)
     chunk = pipeline.take_chunk()
-    assert chunk is not None and chunk.size == 3
+    assert chunk is not None and chunk.size == 5 + 6
+    assert chunk.first_ids == {"BTCUSDT": 10}
+
+
+def test_catching_up_after_a_reconnect_reads_on_until_the_present_or_the_live_stream() -> None:
+    pipeline = TradePipeline(["BTCUSDT", "ETHUSDT"])
+    state = pipeline.states["BTCUSDT"]
+    pipeline.add(trade(10))
+    pipeline.catch_up(["BTCUSDT"])
+    assert next_request(state) == (11, 1000)
+    assert pipeline.add_backfilled("BTCUSDT", [trade(11), trade(12)], complete=False) == 2
+    assert (state.last_id, state.catching_up) == (12, True)
+    assert not pipeline.add(trade(12))  # the live stream repeats what REST gave: dropped
+    assert pipeline.add(trade(16))  # the live stream is back: 13..15 are a plain gap now
+    assert (state.catching_up, state.missing) == (False, [[13, 15]])
+    pipeline.catch_up(["BTCUSDT"])
+    pipeline.add_backfilled("BTCUSDT", [trade(13), trade(14), trade(15), trade(17)], complete=True)
+    assert (state.last_id, state.missing, state.catching_up, state.needs_repair()) == (17, [], False, False)
+    assert not pipeline.states["ETHUSDT"].needs_repair(), "a symbol never seen has nothing to catch up"
+
+
+def test_a_chunk_knows_the_lowest_id_of_each_symbol_even_when_a_backfill_comes_after() -> None:
+    pipeline = TradePipeline(["BTCUSDT", "ETHUSDT"])
+    pipeline.add(trade(20))
+    pipeline.add(trade(5, "ETHUSDT"))
+    pipeline.add(trade(23))
+    pipeline.add_backfilled("BTCUSDT", [trade(21)], complete=False)
+    assert pipeline.buffered_first_ids() == {"BTCUSDT": 20, "ETHUSDT": 5}
+    pipeline.add(trade(25))
+    pipeline.add_backfilled("BTCUSDT", [trade(24)], complete=False)
+    first, second = pipeline.take_chunk(), None
+    pipeline.add(trade(26))
+    second = pipeline.take_chunk()
+    assert first is not None and second is not None
+    assert lowest_ids([first, second]) == {"BTCUSDT": 20, "ETHUSDT": 5}
+    assert lowest_ids([second]) == {"BTCUSDT": 26}

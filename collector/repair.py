@@ -1,0 +1,98 @@
+"""Gap repair: fetch exactly the trade ids the streams missed from REST ``historicalTrades``.
+
+The pipeline says per symbol what is missing (closed ranges below its last id, and whether it is catching up
+after a reconnect or a restart); :class:`Repairer` fetches those ids a page at a time, within the weight budget
+of :class:`~collector.rest.BinanceRest` (which honours 429 ``Retry-After``), and hands them back to the pipeline.
+Backfilled trades are written with the same timestamps as live ones, so a repair is idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable
+
+from collector import binance
+from collector.pipeline import SymbolState, TradePipeline
+from collector.rest import BinanceRest, RestError
+
+log = logging.getLogger(__name__)
+
+
+def next_request(state: SymbolState) -> tuple[int, int] | None:
+    """The ``(fromId, limit)`` of the next page to fetch for one symbol, or None when nothing is missing."""
+    if state.missing:
+        first, last = state.missing[0]
+        return first, min(binance.MAX_TRADES_PER_REQUEST, last - first + 1)
+    if state.catching_up and state.last_id is not None:
+        return state.last_id + 1, binance.MAX_TRADES_PER_REQUEST
+    return None
+
+
+class Repairer:
+    """Works through every symbol that needs repair, one page at a time, until stopped."""
+
+    def __init__(
+        self,
+        pipeline: Callable[[], TradePipeline],
+        rest: BinanceRest,
+        flush: Callable[[], None],
+        settle_s: float = 2.0,
+    ) -> None:
+        self._pipeline = pipeline
+        self._rest = rest
+        self._flush = flush
+        self._settle_s = settle_s
+        self._since: dict[str, float] = {}
+        self.unrepairable = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Repair until ``stop`` is set."""
+        while not stop.is_set():
+            busy = False
+            for state in self._due(self._pipeline().states.values()):
+                if stop.is_set():
+                    break
+                busy |= await self._repair_page(state)
+            if not busy:
+                await asyncio.sleep(0.2)
+
+    def _due(self, states: Iterable[SymbolState]) -> list[SymbolState]:
+        """Symbols with work that has waited ``settle_s`` (the live stream often closes a catch-up itself)."""
+        now = time.monotonic()
+        due = []
+        for state in states:
+            if not state.needs_repair():
+                self._since.pop(state.symbol, None)
+            elif now - self._since.setdefault(state.symbol, now) >= self._settle_s:
+                due.append(state)
+        return due
+
+    async def _repair_page(self, state: SymbolState) -> bool:
+        """Fetch and hand over one page for ``state``; False when there was nothing to do."""
+        request = next_request(state)
+        if request is None:
+            return False
+        from_id, limit = request
+        try:
+            trades = await self._rest.trades_from(state.symbol, from_id, limit)
+        except RestError as e:
+            log.warning("repair request failed", extra={"symbol": state.symbol, "from_id": from_id, "error": str(e)})
+            await asyncio.sleep(1.0)
+            return True
+        pipeline = self._pipeline()
+        if state.missing and (not trades or trades[0].t != from_id):
+            self._give_up_on(state, from_id, trades[0].t - 1 if trades else state.missing[0][1])
+            return True
+        taken = pipeline.add_backfilled(state.symbol, trades, complete=len(trades) < limit and not state.missing)
+        if taken:
+            self._flush()
+            log.info("ids repaired", extra={"symbol": state.symbol, "from_id": from_id, "trades": taken})
+        return True
+
+    def _give_up_on(self, state: SymbolState, first: int, last: int) -> None:
+        """Binance has no trades ``first..last`` (they are older than it keeps, or never were): say so, go on."""
+        state.give_up(first, min(last, state.missing[0][1]))
+        self.unrepairable += last - first + 1
+        log.error("ids cannot be repaired", extra={"symbol": state.symbol, "first": first, "last": last})

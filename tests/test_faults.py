@@ -1,0 +1,203 @@
+"""Fault injection: fake Binance + the real collector process + the real influxd, at 2,500 trades/s.
+
+Every case ends with the same check: the trade ids stored are exactly the ids the exchange made, per symbol,
+whatever happened on the way (a dropped socket, skipped ids, influxd killed, the collector killed, a server
+shutdown, a stalled socket, 429s during a repair).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import orjson
+import pytest
+
+from fake_binance import FakeBinance, Scenario
+from pricecap.influxd import InfluxdServer, Onboarding, ensure_binary, free_port
+from pricecap.settings import InfluxSettings
+from tests.helpers import environment_of, stored_ids
+
+pytestmark = pytest.mark.integration
+SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
+RATE = 2_500
+
+
+class CollectorProcess:
+    """``pricecap collect`` as a child process, its JSON log lines kept."""
+
+    def __init__(self, settings: InfluxSettings, fake: FakeBinance, spool: Path, *options: str) -> None:
+        self.args = [
+            os.path.join(os.path.dirname(sys.executable), "pricecap"), "collect",
+            *(a for s in SYMBOLS for a in ("--symbol", s)),
+            "--ws-url", fake.ws_url, "--rest-url", fake.rest_url, "--spool-dir", str(spool),
+            "--metrics-port", "0", "--flush-interval-ms", "200", "--log-json", *options,
+        ]  # fmt: skip
+        self.env = {**os.environ, **environment_of(settings)}
+        self.process: asyncio.subprocess.Process | None = None
+        self.log: list[dict[str, object]] = []
+
+    async def start(self) -> None:
+        self.process = await asyncio.create_subprocess_exec(*self.args, env=self.env, stderr=asyncio.subprocess.PIPE)
+
+    async def stop(self, signum: int = signal.SIGTERM) -> None:
+        """Signal the process and wait; SIGTERM must end in a clean exit."""
+        assert self.process is not None
+        self.process.send_signal(signum)
+        _, stderr = await asyncio.wait_for(self.process.communicate(), 240)
+        lines = stderr.decode().splitlines()
+        self.log += [orjson.loads(line) for line in lines if line.startswith("{")]
+        if signum == signal.SIGTERM:
+            assert self.process.returncode == 0, "\n".join(lines[-30:])
+
+    def logged(self, message: str) -> list[dict[str, object]]:
+        return [entry for entry in self.log if entry.get("event") == message]
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeBinance]:
+    async with FakeBinance(SYMBOLS, first_id=1_999_001, ping_interval_s=1.0, pong_timeout_s=3.0) as exchange:
+        yield exchange
+
+
+async def all_stored(settings: InfluxSettings, fake: FakeBinance, timeout_s: float = 120.0) -> None:
+    """Wait until every trade the exchange made is stored (or time out: the final check then shows what is not)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        counts = [len(await asyncio.to_thread(stored_ids, settings, s)) for s in SYMBOLS]
+        if counts == [len(fake.ledger.ids(s)) for s in SYMBOLS]:
+            return
+        await asyncio.sleep(1.0)
+
+
+async def assert_exact(settings: InfluxSettings, fake: FakeBinance) -> None:
+    for symbol in SYMBOLS:
+        stored = await asyncio.to_thread(stored_ids, settings, symbol)
+        made = fake.ledger.ids(symbol)
+        assert stored == made, f"{symbol}: {len(set(made) - set(stored))} missing, {len(stored) - len(made)} extra"
+
+
+async def run_case(
+    settings: InfluxSettings,
+    fake: FakeBinance,
+    spool: Path,
+    scenario: Scenario,
+    fault: Callable[[CollectorProcess], object],
+    fault_after_s: float = 2.0,
+    *options: str,
+) -> CollectorProcess:
+    """Start the collector, play the scenario, inject the fault mid-way, wait for every trade, stop cleanly."""
+    collector = CollectorProcess(settings, fake, spool, *options)
+    await collector.start()
+    await fake.wait_for_subscribers(len(SYMBOLS))
+    playing = asyncio.create_task(fake.play(scenario))
+    await asyncio.sleep(fault_after_s)
+    outcome = fault(collector)
+    if asyncio.iscoroutine(outcome):
+        await outcome
+    await playing
+    await all_stored(settings, fake)
+    await collector.stop()
+    await assert_exact(settings, fake)
+    return collector
+
+
+async def test_a_dropped_socket_mid_burst_is_repaired(
+    settings: InfluxSettings, fake: FakeBinance, tmp_path: Path
+) -> None:
+    scenario = Scenario(count=15_000, rate=RATE, burst_every=2_500, burst_size=400)
+    collector = await run_case(settings, fake, tmp_path, scenario, lambda _: fake.drop_connections())
+    assert collector.logged("stream closed") and collector.logged("ids repaired")
+
+
+async def test_skipped_ids_are_fetched_from_rest(settings: InfluxSettings, fake: FakeBinance, tmp_path: Path) -> None:
+    skip = {"BTCUSDT": [(1_999_500, 1_999_899), (2_001_000, 2_001_000)], "SOLUSDT": [(1_999_990, 2_000_010)]}
+    scenario = Scenario(count=12_000, rate=RATE, skip=skip)
+    collector = await run_case(settings, fake, tmp_path, scenario, lambda _: None)
+    assert len(collector.logged("gap in trade ids")) == 3
+
+
+async def test_a_server_shutdown_hands_over_without_a_gap(
+    settings: InfluxSettings, fake: FakeBinance, tmp_path: Path
+) -> None:
+    scenario = Scenario(count=12_000, rate=RATE)
+    collector = await run_case(settings, fake, tmp_path, scenario, lambda _: fake.server_shutdown(close_after_s=1.0))
+    assert collector.logged("stream handover")
+    assert not collector.logged("gap in trade ids"), "the new connection was open before the old one closed"
+
+
+async def test_a_stalled_socket_is_replaced_and_repaired(
+    settings: InfluxSettings, fake: FakeBinance, tmp_path: Path
+) -> None:
+    scenario = Scenario(count=15_000, rate=RATE)
+    options = ("--ping-interval", "1", "--ping-timeout", "1")
+    collector = await run_case(settings, fake, tmp_path, scenario, lambda _: fake.stall(), 2.0, *options)
+    assert any(entry.get("cause") == "stalled" for entry in collector.logged("stream closed"))
+
+
+async def test_429_during_a_repair_is_waited_out_without_a_ban(
+    settings: InfluxSettings, fake: FakeBinance, tmp_path: Path
+) -> None:
+    scenario = Scenario(count=12_000, rate=RATE, skip={"ETHUSDT": [(1_999_300, 2_000_700)]})
+    collector = await run_case(settings, fake, tmp_path, scenario, lambda _: fake.rest.force_429(3, retry_after_s=2))
+    assert collector.logged("binance rate limit")
+    assert fake.rest.status_counts.get(429, 0) >= 3
+    assert fake.rest.status_counts.get(418, 0) == 0
+
+
+async def test_sigkill_of_the_collector_is_recovered_at_restart(
+    settings: InfluxSettings, fake: FakeBinance, tmp_path: Path
+) -> None:
+    scenario = Scenario(count=20_000, rate=RATE, burst_every=3_000, burst_size=300)
+    restarted: list[CollectorProcess] = []
+
+    async def crash_and_restart(collector: CollectorProcess) -> None:
+        await collector.stop(signal.SIGKILL)
+        await asyncio.sleep(2.0)  # trades go by while no collector runs
+        again = CollectorProcess(settings, fake, tmp_path)
+        await again.start()
+        restarted.append(again)
+
+    first = CollectorProcess(settings, fake, tmp_path)
+    await first.start()
+    await fake.wait_for_subscribers(len(SYMBOLS))
+    playing = asyncio.create_task(fake.play(scenario))
+    await asyncio.sleep(2.5)
+    await crash_and_restart(first)
+    await playing
+    await all_stored(settings, fake)
+    await restarted[0].stop()
+    await assert_exact(settings, fake)
+    assert restarted[0].logged("resuming after the last durable trades")
+
+
+async def test_influxd_killed_for_30_s_loses_nothing(fake: FakeBinance, tmp_path: Path) -> None:
+    server = InfluxdServer(ensure_binary(), tmp_path / "influxd", free_port())
+    server.start()
+    try:
+        settings = server.onboard(Onboarding.generate())
+        scenario = Scenario(count=100_000, rate=RATE)  # 40 s of trades
+        collector = CollectorProcess(settings, fake, tmp_path / "spool", "--retry-for", "5")
+        await collector.start()
+        await fake.wait_for_subscribers(len(SYMBOLS))
+        playing = asyncio.create_task(fake.play(scenario))
+        await asyncio.sleep(3.0)
+        await asyncio.to_thread(server.kill)
+        await asyncio.sleep(30.0)
+        await asyncio.to_thread(server.start)
+        await playing
+        await all_stored(settings, fake)
+        await collector.stop()
+        await assert_exact(settings, fake)
+        assert collector.logged("write given up, spooled for replay"), "retries of 5 s cannot outlast 30 s"
+        assert collector.logged("spooled batch replayed")
+        assert not collector.logged(
+            "write given up and the spool is full or off: trades lost until a restart repairs them"
+        )
+    finally:
+        server.stop()
