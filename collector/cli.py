@@ -33,16 +33,19 @@ def is_loopback(url: str) -> bool:
         return False
 
 
-@click.command("collect")
-@click.option("--symbol", "symbols", multiple=True, metavar="SYMBOL", help="A spot symbol, e.g. BTCUSDT (repeatable).")
-@click.option("--all-symbols", is_flag=True, help="Every TRADING spot symbol, from exchangeInfo.")
-@click.option(
+source_option = click.option(
     "--source",
     type=click.Choice(sorted(binance.WS_BASE_URLS)),
     default="production",
     show_default=True,
     help="Binance endpoints: production, data (data-stream/data-api.binance.vision) or testnet.",
 )
+
+
+@click.command("collect")
+@click.option("--symbol", "symbols", multiple=True, metavar="SYMBOL", help="A spot symbol, e.g. BTCUSDT (repeatable).")
+@click.option("--all-symbols", is_flag=True, help="Every TRADING spot symbol, from exchangeInfo.")
+@source_option
 @click.option("--ws-url", help="WebSocket base URL (overrides --source), e.g. a local fake exchange.")
 @click.option("--rest-url", help="REST base URL (overrides --source).")
 @click.option("--streams-per-connection", default=200, show_default=True, help="Streams per WebSocket (max 1024).")

@@ -20,7 +20,7 @@ from types import FrameType
 import click
 
 from collector import binance
-from collector.cli import is_loopback, signal_event
+from collector.cli import is_loopback, signal_event, source_option
 from collector.service import Collector, CollectorConfig
 from collector.status_line import show_status
 from collector.writer import WriterOptions
@@ -67,13 +67,7 @@ DRAIN_TIMEOUT_S = 30.0
     type=click.Path(dir_okay=False, path_type=Path),
     help="At a clean stop, write the simulated trade ids per symbol here (JSON).",
 )
-@click.option(
-    "--source",
-    type=click.Choice(sorted(binance.WS_BASE_URLS)),
-    default="production",
-    show_default=True,
-    help="Binance endpoints when not simulating.",
-)
+@source_option
 @click.option(
     "--influxd-port", default=8086, show_default=True, help="Port of the managed influxd, when it is first set up."
 )
