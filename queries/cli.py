@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import sys
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -16,6 +17,7 @@ from pricecap import model, times
 from pricecap.errors import NoDataError
 from pricecap.options import influx_options
 from pricecap.settings import InfluxSettings
+from queries import rollup
 from queries.answers import FILLS, Fill
 from queries.api import DEFAULT_LOOKBACK, Prices, checked_zone
 from queries.models import Candle, PriceAt, Summary, SymbolInfo
@@ -229,4 +231,31 @@ def symbols(settings: InfluxSettings, exchange: str, output: Format) -> None:
     click.echo(render([symbol_row(i) for i in infos], output))
 
 
-COMMANDS: list[click.Command] = [price_at, high_low, candles, last, symbols]
+@click.command("setup")
+@click.option(
+    "--retention",
+    default="0",
+    show_default=True,
+    help="How long raw trades are kept, e.g. 90d (0: forever); candles are always kept.",
+)
+@click.option("--no-rebuild", is_flag=True, help="Do not compute candles for the trades already stored.")
+@influx_options
+def setup(settings: InfluxSettings, retention: str, no_rebuild: bool) -> None:
+    """Create (or update) the buckets and the tasks that roll trades up into 1-minute and 1-hour candles.
+
+    Running it again updates in place, never duplicates. The candles bucket is <bucket>_candles; the first
+    run also computes candles for every trade already stored (--no-rebuild skips that).
+    """
+    keep = None if retention.strip() == "0" else timedelta(microseconds=times.parse_duration(retention) // 1000)
+    for line in rollup.setup(settings, keep):
+        click.echo(line)
+    if not no_rebuild:
+        with Prices(settings) as prices:
+            stored = prices.symbols()
+        if stored:
+            first, last = min(i.first_ns for i in stored), max(i.last_ns for i in stored)
+            rollup.rebuild(settings, first, last + 1)
+            click.echo(f"candles computed for the trades stored from {iso(first)} to {iso(last)}")
+
+
+COMMANDS: list[click.Command] = [price_at, high_low, candles, last, symbols, setup]
