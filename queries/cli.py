@@ -22,6 +22,7 @@ from queries.answers import FILLS, Fill
 from queries.api import DEFAULT_LOOKBACK, Prices, checked_zone
 from queries.models import Candle, PriceAt, Summary, SymbolInfo
 from queries.output import Format, Row, format_options, render
+from queries.plot import plot_candles
 
 exchange_option = click.option(
     "--exchange", default=model.EXCHANGE_BINANCE, show_default=True, help="The exchange tag of the trades."
@@ -177,6 +178,11 @@ def candle_row(candle: Candle, zone: str) -> Row:
     show_default=True,
     help="Empty windows: previous = flat at the last close, null = no prices, none = left out.",
 )
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Also draw the candles into this PNG file (needs matplotlib: pip install 'pricecap[plot]').",
+)
 @exchange_option
 @format_options
 @influx_options
@@ -188,6 +194,7 @@ def candles(
     every: str,
     tz: str,
     fill: Fill,
+    plot: Path | None,
     exchange: str,
     output: Format,
 ) -> None:
@@ -196,6 +203,8 @@ def candles(
     with Prices(settings, exchange) as prices:
         result = prices.candles(symbol, start, stop, every=every, tz=tz, fill=fill)
     click.echo(render([candle_row(c, tz) for c in result], output))
+    if plot is not None:
+        plot_candles(result, f"{symbol.upper()}, {every} candles ({tz})", plot, tz)
 
 
 @click.command("last")
