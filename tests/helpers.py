@@ -37,7 +37,11 @@ class StoredTrade:
 
 
 def stored_trades(settings: InfluxSettings, symbol: str) -> list[StoredTrade]:
-    """Every stored trade point of ``symbol`` in the settings' bucket, in time order."""
+    """Every complete stored trade point of ``symbol`` in the settings' bucket, in time order.
+
+    A point that lacks a field is left out: after influxd is killed mid-request it may hold part of a point
+    until the collector writes the request again, and such a point is not a stored trade.
+    """
     values = {"bucket": settings.bucket, "measurement": model.MEASUREMENT, "symbol": symbol}
     with connect(settings) as client:
         records = client.query_api().query_stream(_STORED, params=flux.params(values))
@@ -50,6 +54,7 @@ def stored_trades(settings: InfluxSettings, symbol: str) -> list[StoredTrade]:
                 buyer_maker=bool(record.values[model.FIELD_BUYER_MAKER]),
             )
             for record in records
+            if all(record.values.get(f) is not None for f in model.FIELDS)
         ]
     return sorted(trades, key=lambda t: t.time_ns)
 
