@@ -4,13 +4,14 @@
                             [--reuse DIR] [--json PATH]
 
 Generates ``--trades`` trades (seeded, :mod:`bench.trades`) over ``--days`` days in four markets (half of them
-in BTCUSDT; LUNAUSDT stops trading 10 days before the end), writes them to a throwaway influxd, waits until
-InfluxDB counts every one and its CPU use has settled, then times each question with one connection, as a
-user of the API would: price-at at random instants (p50/p99/max), also long after a market's last trade and
-with ``nearest``, a ``prices_at`` batch of 100 instants, high/low over 1 hour, 1 day and 30 days, and candles.
-Every answer is checked against the generated trades. ``--reuse DIR`` keeps the server's data in DIR, so a
-later run with the same dataset options skips the load (the trades are generated again, unwritten, as the
-ground truth). Prints Markdown tables; ``--json PATH`` also writes the figures as JSON.
+in BTCUSDT; LUNAUSDT stops trading 10 days before the end) and writes them to a throwaway influxd. It waits
+until InfluxDB counts every one, has compacted them (``--compact``, the default; see COLD_AFTER) and is idle,
+then times each question with one connection, as a user of the API would: price-at at random instants
+(p50/p99/max), also long after a market's last trade and with ``nearest``, a ``prices_at`` batch of 100
+instants, high/low over 1 hour, 1 day and 30 days, and candles. Every answer is checked against the generated
+trades. ``--reuse DIR`` keeps the server's data in DIR, so a later run with the same dataset options skips the
+load (the trades are generated again, unwritten, as the ground truth). Prints Markdown tables; ``--json PATH``
+also writes the figures as JSON.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
@@ -45,6 +47,13 @@ P = ParamSpec("P")
 HOUR_MS = 3_600_000
 LOOKBACK = "30d"
 LOOKBACK_NS = 30 * DAY_MS * model.NS_PER_MS
+COLD_AFTER = {
+    "INFLUXD_STORAGE_CACHE_SNAPSHOT_WRITE_COLD_DURATION": "10s",
+    "INFLUXD_STORAGE_COMPACT_FULL_WRITE_COLD_DURATION": "10s",
+}
+"""influxd settings for ``--compact``: a shard counts as cold 10 s after its last write, not 10 min (snapshot of
+the cache to TSM) and 4 h (full compaction); so the benchmark times the layout that a server collecting for
+weeks has for all but its newest shard, without waiting hours."""
 STATE_FILE = "bench-queries.json"
 """In a ``--reuse`` folder: the dataset options, the onboarding (with its token) and the load figures."""
 
@@ -237,15 +246,27 @@ def wait_until_counted(settings: InfluxSettings, histories: list[History], timeo
     return time.monotonic() - started
 
 
-def wait_until_idle(pid: int, timeout_s: float, window_s: float = 5.0, busy_cores: float = 0.05) -> float:
-    """Wait until a process uses under ``busy_cores`` of CPU over ``window_s`` (compactions done); seconds waited."""
+def compacted(engine: Path) -> bool:
+    """True when every shard is one TSM file and the WAL is empty: nothing is left to snapshot or merge."""
+    try:
+        per_shard = Counter(p.parent for p in (engine / "data").rglob("*.tsm"))
+        return all(n == 1 for n in per_shard.values()) and not any(
+            p.stat().st_size for p in (engine / "wal").rglob("*.wal")
+        )
+    except FileNotFoundError:  # a compaction replaced a file just now
+        return False
+
+
+def settle(server: InfluxdServer, compact: bool, timeout_s: float, window_s: float = 5.0) -> float:
+    """Wait until influxd uses under 5% of a core (and, with ``compact``, has compacted every shard); seconds."""
+    assert server.pid is not None
     started = time.monotonic()
     while time.monotonic() - started < timeout_s:
-        before = cpu_s(pid)
+        before = cpu_s(server.pid)
         time.sleep(window_s)
-        if cpu_s(pid) - before < busy_cores * window_s:
-            break
-    return time.monotonic() - started
+        if cpu_s(server.pid) - before < 0.05 * window_s and (not compact or compacted(server.data_dir / "engine")):
+            return time.monotonic() - started
+    raise RuntimeError(f"influxd did not settle within {timeout_s:.0f} s")
 
 
 def disk_mib(folder: Path) -> float:
@@ -270,6 +291,7 @@ def prepare(
         server.onboarding = Onboarding(**state["onboarding"])
         generated_ms, _ = timed(list, dataset.generate(histories, args.batch, lines=False))
         progress(f"reusing the data in {folder}; ground truth generated again in {generated_ms / 1000:.1f} s")
+        settle(server, args.compact, args.settle_timeout)
         return dict(state["load"])
     if server.onboarded():
         raise SystemExit(f"{folder} holds an unfinished load: remove it, or use another --reuse folder")
@@ -280,13 +302,14 @@ def prepare(
     influxd_cpu = cpu_s(server.pid)
     loaded = load(settings, dataset, histories, args.batch, args.writers, args.gzip)
     counted_s = wait_until_counted(settings, histories)
-    settled_s = wait_until_idle(server.pid, args.settle_timeout)
+    settled_s = settle(server, args.compact, args.settle_timeout)
     figures: dict[str, object] = {
         "trades": loaded.trades,
         "load_s": round(loaded.seconds, 1),
         "trades_per_s": round(loaded.rate),
         "counted_after_s": round(counted_s, 1),
         "settled_after_s": round(settled_s, 1),
+        "compacted": args.compact,
         "influxd_cpu_s": round(cpu_s(server.pid) - influxd_cpu, 1),
         "batch": args.batch,
         "writers": args.writers,
@@ -309,13 +332,22 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=50_000, help="lines per write request")
     parser.add_argument("--writers", type=int, default=3, help="concurrent write requests")
     parser.add_argument("--gzip", action=argparse.BooleanOptionalAction, default=True, help="gzip write requests")
-    parser.add_argument("--settle-timeout", type=float, default=600.0, help="longest wait for influxd to go idle (s)")
+    parser.add_argument(
+        "--compact",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="time the data once influxd has compacted it, as a running server has its older shards (default);"
+        " --no-compact times it as the load left it (use a fresh folder)",
+    )
+    parser.add_argument("--settle-timeout", type=float, default=900.0, help="longest wait for influxd to settle (s)")
     parser.add_argument("--reuse", type=Path, metavar="DIR", help="keep (or reuse) the loaded server's data in DIR")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures as JSON to PATH")
     args = parser.parse_args()
     if args.days < 31:
         parser.error("--days must be at least 31 (the longest question spans 30 days)")
     dataset = Dataset(args.trades, args.days, args.seed)
+    if args.compact:
+        os.environ.update(COLD_AFTER)  # read by the influxd started below (a child process) only
     with ExitStack() as stack:
         folder = args.reuse or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pricecap-bench-")))
         server = stack.enter_context(InfluxdServer(ensure_binary(), folder / "influxd"))
