@@ -16,8 +16,8 @@ def cpu_s(pid: int) -> float:
 
 
 def table(rows: Sequence[Mapping[str, object]]) -> str:
-    """Rows as a Markdown table (the columns of the first row)."""
+    """Rows as a Markdown table (the columns of the first row; None shows as -)."""
     columns = list(rows[0])
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(str(row[c]) for c in columns) + " |" for row in rows]
+    lines += ["| " + " | ".join("-" if row[c] is None else str(row[c]) for c in columns) + " |" for row in rows]
     return "\n".join(lines)

@@ -76,19 +76,17 @@ class Result:
         self.wrong += right.count(False)
 
     def row(self) -> dict[str, object]:
-        """The figures as a table row (p99 only from 100 runs up)."""
+        """The figures as a table row (p99 only from 100 runs up, else None)."""
         ordered = sorted(self.latencies_ms)
-        runs = len(ordered)
-        p99 = f"{statistics.quantiles(ordered, n=100)[98]:.1f}" if runs >= 100 else "-"
         return {
             "query": self.query,
             "symbol": self.symbol,
             "span": self.span,
-            "runs": runs,
-            "p50 ms": f"{statistics.median(ordered):.1f}",
-            "p99 ms": p99,
-            "max ms": f"{ordered[-1]:.1f}",
-            "answers right": f"{self.answers - self.wrong}/{self.answers}",
+            "runs": len(ordered),
+            "p50_ms": round(statistics.median(ordered), 1),
+            "p99_ms": round(statistics.quantiles(ordered, n=100)[98], 1) if len(ordered) >= 100 else None,
+            "max_ms": round(ordered[-1], 1),
+            "answers_right": f"{self.answers - self.wrong}/{self.answers}",
         }
 
 
