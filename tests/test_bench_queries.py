@@ -11,8 +11,6 @@ from bench.queries import measure, wait_until_counted
 from bench.trades import Dataset, load
 from pricecap.settings import InfluxSettings
 
-pytestmark = pytest.mark.integration
-
 
 def test_same_seed_same_history() -> None:
     first, second = Dataset(trades=5_000).histories(), Dataset(trades=5_000).histories()
@@ -24,6 +22,7 @@ def test_same_seed_same_history() -> None:
         assert len(set(history.times_ms)) < history.count  # same-millisecond bursts
 
 
+@pytest.mark.integration
 def test_answers_equal_the_generated_trades(settings: InfluxSettings) -> None:
     dataset = Dataset(trades=20_000)
     histories = dataset.histories()
