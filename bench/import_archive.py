@@ -21,7 +21,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from bench.ingest import cpu_s
+from bench.common import cpu_s
 from pricecap.influxd import InfluxdServer, Onboarding, ensure_binary
 from queries.stored import trade_counts
 

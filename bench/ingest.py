@@ -25,6 +25,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.common import cpu_s, table
 from fake_binance import FakeBinance, Scenario
 from pricecap import flux
 from pricecap.influx import connect
@@ -32,18 +33,11 @@ from pricecap.influxd import InfluxdServer, Onboarding, ensure_binary, free_port
 from pricecap.settings import InfluxSettings
 from queries.stored import trade_counts
 
-TICKS = os.sysconf("SC_CLK_TCK")
 NEWEST_FLUX = """
 from(bucket: params.bucket) |> range(start: -1h)
   |> filter(fn: (r) => r._measurement == "trades" and r.symbol == params.symbol and r._field == "trade_id")
   |> max()
 """
-
-
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -183,14 +177,6 @@ async def latency(influxd: InfluxdServer, base: InfluxSettings, rate: int, durat
     return {"rate": rate, "trades": len(latencies), "p50_s": round(quantiles[49], 3), "p99_s": round(quantiles[98], 3)}
 
 
-def table(rows: list[dict[str, object]]) -> str:
-    """Rows as a Markdown table."""
-    columns = list(rows[0])
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(str(row[c]) for c in columns) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rates", default="25000,50000,100000,150000")
@@ -211,7 +197,7 @@ async def main() -> None:
             print("\nThroughput (" + f"{args.symbols} symbols, {args.duration:.0f} s per rate)\n" + table(rows))
             if args.latency_duration > 0:
                 result = await latency(influxd, base, args.latency_rate, args.latency_duration)
-                print("\nTrade-to-queryable latency (flush interval 1 s)\n" + table([result]))  # type: ignore[list-item]
+                print("\nTrade-to-queryable latency (flush interval 1 s)\n" + table([result]))
 
 
 if __name__ == "__main__":
