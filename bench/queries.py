@@ -38,7 +38,7 @@ from pricecap import model
 from pricecap.errors import NoDataError
 from pricecap.influxd import InfluxdServer, Onboarding, ensure_binary
 from pricecap.settings import InfluxSettings
-from queries import Prices
+from queries import Prices, rollup
 from queries.models import PriceAt
 from queries.stored import trade_counts
 
@@ -340,6 +340,9 @@ def main() -> None:
     parser.add_argument("--settle-timeout", type=float, default=900.0, help="longest wait for influxd to settle (s)")
     parser.add_argument("--reuse", type=Path, metavar="DIR", help="keep (or reuse) the loaded server's data in DIR")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures as JSON to PATH")
+    parser.add_argument(
+        "--candles", action="store_true", help="run pricecap setup first, so long high/low ranges use 1m candles"
+    )
     args = parser.parse_args()
     if args.days < 31:
         parser.error("--days must be at least 31 (the longest question spans 30 days)")
@@ -351,8 +354,17 @@ def main() -> None:
         server = stack.enter_context(InfluxdServer(ensure_binary(), folder / "influxd"))
         histories = dataset.histories()
         figures = prepare(server, folder, dataset, histories, args)
-        progress("measuring ...")
         assert server.onboarding is not None
+        if args.candles:
+            progress("pricecap setup: candles of every trade ...")
+            started = time.monotonic()
+            settings = server.settings(server.onboarding)
+            rollup.setup(settings, None)
+            with Prices(settings) as prices:
+                stored = prices.symbols()
+            rollup.rebuild(settings, min(i.first_ns for i in stored), max(i.last_ns for i in stored) + 1)
+            figures["candles_s"] = round(time.monotonic() - started, 1)
+        progress("measuring ...")
         results = measure(server.settings(server.onboarding), dataset, histories, args.instants, args.runs)
     size = {h.symbol: h.count for h in histories}
     markets = ", ".join(f"{symbol} {count:,}" for symbol, count in size.items())

@@ -94,6 +94,18 @@ def edge_corrections(aggregates: _Aggregates) -> list[int]:
     return needed
 
 
+def flagged_minutes(rows: Iterable[dict[str, Any]]) -> tuple[int | None, int | None]:
+    """Of high_low_candles.flux rows: the start of the first candle if its open is not the trade-id one, and
+    of the last candle if its close is not (see candles_task.flux); None where they are right."""
+    group = _group(rows, None).get(0)
+    if group is None:
+        return None, None
+    values, times = group.values, group.times
+    opening = times["open"] if values["open_id"] != values["first_id"] else None
+    closing = times["close"] if values["close_id"] != values["last_id"] else None
+    return opening, closing
+
+
 def corrections_needed(rows: Iterable[dict[str, Any]], key: str | None = None) -> list[int]:
     """Every point time (ns) whose price the open/close of some range or window needs (usually none)."""
     return [t for group in _group(rows, key).values() for t in edge_corrections(group)]
@@ -103,9 +115,11 @@ def _ohlc(aggregates: _Aggregates, prices_at_times: dict[int, float]) -> tuple[f
     """Open, high, low, close; the open and close by trade id (see :func:`edge_corrections`)."""
     values, times = aggregates.values, aggregates.times
     open_, close = values["open"], values["close"]
-    if values.get("open_id", values["first_id"]) != values["first_id"]:
+    if "raw_first_id" in values:  # candles: the caller reads a flagged open or close from raw trades
+        return open_, values["high"], values["low"], close
+    if values["open_id"] != values["first_id"]:
         open_ = prices_at_times[times["first_id"]]
-    if values.get("close_id", values["last_id"]) != values["last_id"]:
+    if values["close_id"] != values["last_id"]:
         close = prices_at_times[times["last_id"]]
     return open_, values["high"], values["low"], close
 

@@ -24,7 +24,7 @@ from pricecap.errors import BadRangeError, NoDataError, UnknownSymbolError
 from pricecap.settings import InfluxSettings, load_settings
 from queries import answers, rollup
 from queries.answers import Fill, Request
-from queries.models import Candle, Extreme, PriceAt, Summary, SymbolInfo
+from queries.models import Candle, PriceAt, Summary, SymbolInfo
 from queries.runner import Runner
 
 Instant = int | str | datetime
@@ -142,23 +142,26 @@ class Prices:
         middle = answers.summary(symbol, first, last, rows, {})
         if middle is None:
             return None
+        opening, closing = answers.flagged_minutes(rows)
         middle = replace(
             middle,
-            high=self._extreme_in_minute(symbol, middle.high.time_ns, "high"),
-            low=self._extreme_in_minute(symbol, middle.low.time_ns, "low"),
+            open=middle.open if opening is None else self._minute(symbol, opening).open,
+            close=middle.close if closing is None else self._minute(symbol, closing).close,
+            high=self._minute(symbol, middle.high.time_ns).high,
+            low=self._minute(symbol, middle.low.time_ns).low,
         )
         head = self._high_low_raw(symbol, start_ns, first) if start_ns < first else None
         tail = self._high_low_raw(symbol, last, stop_ns) if last < stop_ns else None
         return answers.combine([head, middle, tail], start_ns, stop_ns)
 
-    def _extreme_in_minute(self, symbol: str, minute_ns: int, which: str) -> Extreme:
-        """The first trade at the high (or low) of the 1-minute candle that starts at ``minute_ns``."""
+    def _minute(self, symbol: str, minute_ns: int) -> Summary:
+        """The raw summary of the minute that starts at ``minute_ns`` (a candle's exact times and edges)."""
         found = self._high_low_raw(symbol, minute_ns, minute_ns + MINUTE_NS)
         if found is None:
             raise NoDataError(
-                f"the candle of {symbol} at {times.format_ns(minute_ns)} has no trades: run pricecap setup again"
+                f"the candle of {symbol} at {times.format_ns(minute_ns)} has no trades: run pricecap setup"
             )
-        return found.high if which == "high" else found.low
+        return found
 
     def _candles_available(self) -> bool:
         if self._has_candles is None:

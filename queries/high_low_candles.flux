@@ -2,7 +2,8 @@
 // [params.start, params.stop), from the candles bucket (params.candleBucket) that `pricecap setup` fills; the
 // time of the high and of the low is the start of the first candle at that price. first_id, last_id and trades,
 // against raw_first_id and raw_last_id (the trade ids at the first and last point of the raw trades, cheap
-// selectors), let the caller prove that the candles hold every trade of the range (else it uses raw trades).
+// selectors), let the caller prove that the candles hold every trade of the range (else it uses raw trades);
+// open_id and close_id (see candles_task.flux) tell it when the open or close must come from raw trades.
 // To run it in the InfluxDB UI, define params first, e.g.:
 //   params = {bucket: "trades", candleBucket: "trades_candles", exchange: "binance", symbol: "BTCUSDT",
 //             start: 2026-10-01T00:00:00Z, stop: 2026-11-01T00:00:00Z}
@@ -40,6 +41,8 @@ union(
         series(field: "trades") |> sum() |> named(name: "trades"),
         series(field: "first_id") |> min() |> named(name: "first_id"),
         series(field: "last_id") |> max() |> named(name: "last_id"),
+        series(field: "open_id") |> first() |> named(name: "open_id"),
+        series(field: "close_id") |> last() |> named(name: "close_id"),
         rawIds() |> first() |> named(name: "raw_first_id"),
         rawIds() |> last() |> named(name: "raw_last_id"),
     ],

@@ -189,12 +189,20 @@ def test_setup_is_idempotent_and_its_task_run_now_makes_candles_equal_to_the_ref
     start = first - first % (MINUTE_MS * MS)
     expected = expected_candles(points, start, start + 10 * MINUTE_MS * MS, MINUTE_MS * MS)
     assert sorted(t for _, t in stored) == sorted(expected)
+    flagged = 0
     for window, want in expected.items():
         got = stored[("BTCUSDT", window)]
-        assert (got["open"], got["high"], got["low"], got["close"], got["trades"]) == (
-            want.open, want.high, want.low, want.close, want.trades,
+        ids = sorted(p.trade.trade_id for p in points if window <= p.ts < window + MINUTE_MS * MS)
+        assert (got["high"], got["low"], got["trades"], got["first_id"], got["last_id"]) == (
+            want.high, want.low, want.trades, ids[0], ids[-1],
         )  # fmt: skip
+        if got["open_id"] == got["first_id"]:
+            assert got["open"] == want.open
+        else:  # ids cross 2,000,000 in the first millisecond: the flag sends queries to raw trades
+            flagged += 1
+        assert (got["close"], got["close_id"]) == (want.close, ids[-1])
         assert got["volume"] == pytest.approx(want.volume)
+    assert flagged == 1
 
 
 HOLE = range(80_000, 80_050)
