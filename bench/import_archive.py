@@ -64,14 +64,7 @@ def main() -> None:
     print(f"archive: {path} ({path.stat().st_size / 2**20:.0f} MiB), ready in {time.monotonic() - started:.0f} s")
     with tempfile.TemporaryDirectory() as data, InfluxdServer(ensure_binary(), Path(data)) as influxd:
         settings = influxd.onboard(Onboarding.generate())
-        assert settings.token is not None and settings.org is not None
-        env = {
-            **os.environ,
-            "INFLUXDB_V2_URL": settings.url,
-            "INFLUXDB_V2_TOKEN": settings.token.get_secret_value(),
-            "INFLUXDB_V2_ORG": settings.org,
-            "INFLUXDB_V2_BUCKET": settings.bucket,
-        }
+        env = {**os.environ, **settings.environment()}
         exe = os.path.join(os.path.dirname(sys.executable), "pricecap")
         assert influxd.pid is not None
         influxd_cpu = cpu_s(influxd.pid)

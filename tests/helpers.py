@@ -89,13 +89,7 @@ def one_line_error(result: subprocess.CompletedProcess[str], code: ExitCode, tex
 
 def environment_of(settings: InfluxSettings) -> dict[str, str]:
     """The INFLUXDB_V2_* environment that points ``pricecap`` at the settings' server and bucket."""
-    assert settings.token is not None and settings.org is not None
-    return {
-        "INFLUXDB_V2_URL": settings.url,
-        "INFLUXDB_V2_TOKEN": settings.token.get_secret_value(),
-        "INFLUXDB_V2_ORG": settings.org,
-        "INFLUXDB_V2_BUCKET": settings.bucket,
-    }
+    return settings.environment()
 
 
 @contextmanager
