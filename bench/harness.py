@@ -7,6 +7,7 @@ import asyncio
 import os
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -22,6 +23,8 @@ from pricecap.influxd import InfluxdServer, Onboarding, ensure_binary
 from pricecap.settings import InfluxSettings
 
 TICKS = os.sysconf("SC_CLK_TCK")
+REPO = Path(__file__).resolve().parents[1]
+CRYPTOFEED = "cryptofeed==2.4.1"
 STORED_FLUX = """
 from(bucket: params.bucket) |> range(start: 0)
   |> filter(fn: (r) => r._measurement == params.measurement and r._field == params.field)
@@ -92,6 +95,22 @@ def influx_env(settings: InfluxSettings) -> dict[str, str]:
     }
 
 
+def cryptofeed_python() -> Path:
+    """The Python of a venv outside the clone with cryptofeed 2.4.1 built from its sdist, made at first use in
+    ``$PRICECAP_CACHE`` (``~/.cache/pricecap``) as the influxd build is. Raises CalledProcessError if pip fails."""
+    cache = os.environ.get("PRICECAP_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "pricecap"
+    )
+    venv = Path(cache) / "cryptofeed-venv"
+    python = venv / "bin" / "python"
+    version = "import importlib.metadata as m, sys; sys.exit(m.version('cryptofeed') != '2.4.1')"
+    if python.exists() and subprocess.run([python, "-c", version], capture_output=True, check=False).returncode == 0:
+        return python
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([python, "-m", "pip", "install", "-q", "--no-binary", "cryptofeed", CRYPTOFEED], check=True)
+    return python
+
+
 def pricecap_collect(fake: FakeBinance, symbols: Sequence[str], *options: str) -> list[str]:
     """The command line of ``pricecap collect`` against the fake exchange."""
     return [
@@ -101,7 +120,8 @@ def pricecap_collect(fake: FakeBinance, symbols: Sequence[str], *options: str) -
 
 
 class Process:
-    """One collector process: started with its output in a log file, stopped with SIGTERM (then SIGKILL)."""
+    """One collector process, run in the checkout (so ``-m bench...`` works) with its output in a log file,
+    stopped with SIGTERM (then SIGKILL)."""
 
     def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
         self.args, self.env, self.log_path = args, env, log_path
@@ -110,7 +130,7 @@ class Process:
     async def start(self) -> None:
         with self.log_path.open("ab") as log:
             self._process = await asyncio.create_subprocess_exec(
-                *self.args, env=self.env, stdout=log, stderr=log, cwd=self.log_path.parent
+                *self.args, env=self.env, stdout=log, stderr=log, cwd=REPO
             )
 
     @property
