@@ -121,7 +121,7 @@ def pricecap_collect(fake: FakeBinance, symbols: Sequence[str], *options: str) -
 
 class Process:
     """One collector process, run in the checkout (so ``-m bench...`` works) with its output in a log file,
-    stopped with SIGTERM (then SIGKILL)."""
+    stopped with SIGTERM (then SIGKILL); ``async with`` starts it and makes sure it stops."""
 
     def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
         self.args, self.env, self.log_path = args, env, log_path
@@ -132,6 +132,13 @@ class Process:
             self._process = await asyncio.create_subprocess_exec(
                 *self.args, env=self.env, stdout=log, stderr=log, cwd=REPO
             )
+
+    async def __aenter__(self) -> Process:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.stop()
 
     @property
     def pid(self) -> int:

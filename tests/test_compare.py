@@ -1,7 +1,8 @@
 """bench.compare in a tiny mode: influxdb-client batching and pricecap through every phase, counts read back.
 
 Timings are the benchmark's business, not the test's: only the counts' sanity and the report are checked.
-cryptofeed is not installed in CI, and not run here.
+cryptofeed is not installed in CI, and not run here. The report is drawn from the run's JSON record, as
+``--replot`` does.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.compare import Config, compare, contenders, write_report
+from bench.compare import Config, Record, compare, contenders, write_report
 from bench.harness import benchmark
 
 pytestmark = pytest.mark.integration
@@ -42,7 +43,8 @@ async def test_batching_and_pricecap_side_by_side(tmp_path: Path) -> None:
         assert 0 < drop.stored <= drop.sent and 0 < outage.stored <= outage.sent
         assert outcome.p99_latency_s is not None and outcome.p99_latency_s > 0
 
-    write_report(outcomes, TINY, "python -m bench.compare (test)", tmp_path)
+    Record("python -m bench.compare (test)", "today", "", TINY, outcomes).write(tmp_path / "compare.json")
+    write_report(Record.read(tmp_path / "compare.json"), tmp_path)
     report = (tmp_path / "compare.md").read_text()
     assert "| pricecap |" in report and "| (b) influxdb-client batching, Point per trade |" in report
     assert (tmp_path / "compare.png").read_bytes().startswith(b"\x89PNG")
