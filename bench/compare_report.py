@@ -37,6 +37,11 @@ class Step:
     def sustained(self) -> bool:
         return self.lost == 0 and self.drain_s <= SUSTAINED_DRAIN_S
 
+    def overload(self) -> str:
+        """What became of the trades of this run, e.g. ``0 of 40,000 at 2,000/s, all stored 21.6 s after ...``."""
+        stored = f"all stored {self.drain_s:.1f} s after the last frame" if self.lost == 0 else "then stopped"
+        return f"{self.lost:,} of {self.sent:,} at {self.rate:,}/s, {stored}"
+
     @property
     def throughput(self) -> float:
         """Trades stored per second: over the sending, plus the drain beyond what a sustained rate may take."""
@@ -88,9 +93,7 @@ class Outcome:
         return {
             "contender": self.label,
             "highest sustained trades/s": sustained,
-            "lost at 2x that rate": "not run"
-            if twice is None
-            else f"{twice.lost:,} of {twice.sent:,} at {twice.rate:,}/s",
+            "lost at 2x that rate": "not run" if twice is None else twice.overload(),
             "CPU s / M trades": "-" if measured is None else f"{measured.cpu_s_per_m:.1f}",
             "peak RSS": "-" if measured is None else f"{measured.peak_rss_mb:.0f} MiB",
             "p99 trade-to-queryable": "-" if self.p99_latency_s is None else f"{self.p99_latency_s:.2f} s",
@@ -125,19 +128,24 @@ def markdown(outcomes: list[Outcome], heading: str, notes: str) -> str:
 
 
 def chart(outcomes: list[Outcome], path: Path, title: str) -> None:
-    """Stored trades/s and trades lost against the offered rate, one line per contender (log rate scales)."""
-    figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8), constrained_layout=True)
+    """Stored trades/s, how long after the last frame the last trade was stored, and trades lost, against the
+    offered rate: one line per contender (log rate scales)."""
+    figure, (left, middle, right) = plt.subplots(1, 3, figsize=(16, 4.8), constrained_layout=True)
     top = max(s.rate for o in outcomes for s in o.steps)
     bottom = min(s.rate for o in outcomes for s in o.steps)
     left.plot([bottom, top], [bottom, top], color="0.8", linestyle="--", label="offered")
     for outcome in outcomes:
         rates = [s.rate for s in outcome.steps]
         left.plot(rates, [s.throughput for s in outcome.steps], marker="o", label=outcome.label)
+        middle.plot(rates, [max(s.drain_s, 0.1) for s in outcome.steps], marker="o", label=outcome.label)
         right.plot(rates, [100 * s.lost / s.sent for s in outcome.steps], marker="o", label=outcome.label)
     left.set(xscale="log", yscale="log", xlabel="offered trades/s", ylabel="stored trades/s", title="Throughput")
+    middle.axhline(SUSTAINED_DRAIN_S, color="0.6", linestyle="--", label="sustained: within 2 s")
+    middle.set(xscale="log", yscale="log", xlabel="offered trades/s", ylabel="seconds (0.1: at once)")
+    middle.set_title("Last trade stored, after the last frame")
     right.set(xscale="log", xlabel="offered trades/s", ylabel="trades lost, % of sent", title="Loss")
     right.set_ylim(bottom=0, top=max(1.0, *(100 * s.lost / s.sent * 1.1 for o in outcomes for s in o.steps)))
-    for axes in (left, right):
+    for axes in (left, middle, right):
         axes.grid(True, which="both", alpha=0.3)
     left.legend(fontsize="small")
     figure.suptitle(title)
