@@ -1,7 +1,7 @@
 """Side by side: pricecap against what users would otherwise run (issue 9).
 
-    python -m bench.compare            # the full run, ~40 min; writes bench/compare.md and bench/compare.png
-    python -m bench.compare --quick    # a smoke run of ~10 min (to a temporary folder unless --out)
+    python -m bench.compare            # the full run, ~30 min; writes bench/compare.md and bench/compare.png
+    python -m bench.compare --quick    # a smoke run of ~15 min (to a temporary folder unless --out)
 
 Contenders, one after another against the same fake exchange and the same real influxd, each run in a bucket
 of its own: ``pricecap collect`` as shipped, and with ``--flush-interval-ms 100`` (its latency knob); (a) the

@@ -63,7 +63,7 @@ def main() -> None:
     )
     handler = FeedHandler(config={"uvloop": True, "log": {"filename": "/dev/stderr", "level": "WARNING"}})
     handler.add_feed(Binance(symbols=[standard[s] for s in args.symbol], channels=[TRADES], callbacks={TRADES: influx}))
-    # FeedHandler.run() calls asyncio.get_event_loop(), which uvloop >= 0.22 no longer answers without a loop set
+    # FeedHandler.run() calls asyncio.get_event_loop(), which the uvloop it installs (0.23) refuses without a loop set
     asyncio.set_event_loop(asyncio.new_event_loop())
     handler.run()
 
