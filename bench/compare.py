@@ -45,6 +45,7 @@ from pathlib import Path
 
 import influxdb_client
 
+from bench.common import cpu_s, table
 from bench.compare_report import Fault, Outcome, Step, chart, markdown
 from bench.harness import (
     CRYPTOFEED,
@@ -52,7 +53,6 @@ from bench.harness import (
     Bench,
     Process,
     benchmark,
-    cpu_s,
     cryptofeed_python,
     influx_env,
     latency,
@@ -60,7 +60,6 @@ from bench.harness import (
     peak_rss_mb,
     pricecap_collect,
     stored_count,
-    table,
     wait_stored,
 )
 from fake_binance import FakeBinance, Scenario

@@ -10,7 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from bench.harness import table
+from bench.common import table
 
 SUSTAINED_DRAIN_S = 2.0
 """A rate is sustained when nothing is lost and the last trade is stored within this long of the last frame."""

@@ -1,5 +1,6 @@
-"""What the benchmarks share: a throwaway influxd with a fresh bucket per run, collector processes measured
-from /proc, stored counts and newest ids read back with Flux, trade-to-queryable latency, Markdown tables."""
+"""What the collector benchmarks share (beside ``bench.common``): a throwaway influxd with a fresh bucket and
+folder per run, collector processes and their peak memory, stored counts and newest ids read back with Flux,
+trade-to-queryable latency, and cryptofeed's venv."""
 
 from __future__ import annotations
 
@@ -22,7 +23,6 @@ from pricecap.influx import connect
 from pricecap.influxd import InfluxdServer, Onboarding, ensure_binary
 from pricecap.settings import InfluxSettings
 
-TICKS = os.sysconf("SC_CLK_TCK")
 REPO = Path(__file__).resolve().parents[1]
 CRYPTOFEED = "cryptofeed==2.4.1"
 STORED_FLUX = """
@@ -36,12 +36,6 @@ from(bucket: params.bucket) |> range(start: -1h)
   |> map(fn: (r) => ({r with _value: int(v: r._value)}))
   |> max()
 """
-
-
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -85,14 +79,7 @@ def benchmark() -> Iterator[Bench]:
 
 def influx_env(settings: InfluxSettings) -> dict[str, str]:
     """This environment plus the ``INFLUXDB_V2_*`` variables that reach the settings' bucket."""
-    token, org = settings.require_credentials()
-    return {
-        **os.environ,
-        "INFLUXDB_V2_URL": settings.url,
-        "INFLUXDB_V2_TOKEN": token,
-        "INFLUXDB_V2_ORG": org,
-        "INFLUXDB_V2_BUCKET": settings.bucket,
-    }
+    return {**os.environ, **settings.environment()}
 
 
 def cryptofeed_python() -> Path:
@@ -223,11 +210,3 @@ async def latency(fake: FakeBinance, scenario: Scenario, newest: Callable[[], in
         "p50_s": round(quantiles[49], 3),
         "p99_s": round(quantiles[98], 3),
     }
-
-
-def table(rows: Sequence[dict[str, object]]) -> str:
-    """Rows as a Markdown table."""
-    columns = list(rows[0])
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(str(row[c]) for c in columns) + " |" for row in rows]
-    return "\n".join(lines)

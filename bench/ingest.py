@@ -20,18 +20,8 @@ import urllib.request
 from functools import partial
 from pathlib import Path
 
-from bench.harness import (
-    Bench,
-    Process,
-    benchmark,
-    cpu_s,
-    influx_env,
-    latency,
-    newest_id,
-    peak_rss_mb,
-    pricecap_collect,
-    table,
-)
+from bench.common import cpu_s, table
+from bench.harness import Bench, Process, benchmark, influx_env, latency, newest_id, peak_rss_mb, pricecap_collect
 from fake_binance import FakeBinance, Scenario
 from pricecap.influxd import free_port
 from pricecap.settings import InfluxSettings

@@ -29,11 +29,12 @@ def check_command(settings: InfluxSettings) -> None:
 
 def _add_commands() -> None:
     from collector.cli import COMMANDS as COLLECTOR_COMMANDS
+    from collector.history import COMMANDS as HISTORY_COMMANDS
     from pricecap.status import COMMANDS as STATUS_COMMANDS
     from pricecap.up import up
     from queries.cli import COMMANDS as QUERY_COMMANDS
 
-    for command in (up, *STATUS_COMMANDS, *COLLECTOR_COMMANDS, *QUERY_COMMANDS):
+    for command in (up, *STATUS_COMMANDS, *COLLECTOR_COMMANDS, *HISTORY_COMMANDS, *QUERY_COMMANDS):
         main.add_command(command)
 
 

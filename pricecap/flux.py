@@ -93,3 +93,9 @@ def record(values: Mapping[str, FluxValue]) -> ObjectExpression:
 def params(values: Mapping[str, FluxValue]) -> dict[str, Any]:
     """The ``params=`` argument for influxdb-client's query calls that defines ``params.<name>`` in Flux."""
     return {"params": record(values)}
+
+
+def string(value: str) -> str:
+    """``value`` as a Flux string literal, quotes and escapes included (for the rare Flux built as text)."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("${", "\\${")
+    return '"' + escaped.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t") + '"'

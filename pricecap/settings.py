@@ -58,6 +58,12 @@ class InfluxSettings(BaseModel):
             raise ConfigError(f"no InfluxDB organization: set {ENV_VARS['org']}, --org, or org in the config file")
         return self.token.get_secret_value(), self.org
 
+    def environment(self) -> dict[str, str]:
+        """The ``INFLUXDB_V2_*`` variables that point another process (a child ``pricecap``) at these settings."""
+        token, org = self.require_credentials()
+        values = {"url": self.url, "token": token, "org": org, "bucket": self.bucket}
+        return {ENV_VARS[key]: value for key, value in values.items()}
+
 
 def default_config_path() -> Path:
     """The config file used when neither --config nor $PRICECAP_CONFIG names one."""

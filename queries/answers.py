@@ -94,6 +94,18 @@ def edge_corrections(aggregates: _Aggregates) -> list[int]:
     return needed
 
 
+def flagged_minutes(rows: Iterable[dict[str, Any]]) -> tuple[int | None, int | None]:
+    """Of high_low_candles.flux rows: the start of the first candle if its open is not the trade-id one, and
+    of the last candle if its close is not (see candles_task.flux); None where they are right."""
+    group = _group(rows, None).get(0)
+    if group is None:
+        return None, None
+    values, times = group.values, group.times
+    opening = times["open"] if values["open_id"] != values["first_id"] else None
+    closing = times["close"] if values["close_id"] != values["last_id"] else None
+    return opening, closing
+
+
 def corrections_needed(rows: Iterable[dict[str, Any]], key: str | None = None) -> list[int]:
     """Every point time (ns) whose price the open/close of some range or window needs (usually none)."""
     return [t for group in _group(rows, key).values() for t in edge_corrections(group)]
@@ -102,17 +114,32 @@ def corrections_needed(rows: Iterable[dict[str, Any]], key: str | None = None) -
 def _ohlc(aggregates: _Aggregates, prices_at_times: dict[int, float]) -> tuple[float, float, float, float]:
     """Open, high, low, close; the open and close by trade id (see :func:`edge_corrections`)."""
     values, times = aggregates.values, aggregates.times
-    open_ = prices_at_times[times["first_id"]] if values["open_id"] != values["first_id"] else values["open"]
-    close = prices_at_times[times["last_id"]] if values["close_id"] != values["last_id"] else values["close"]
+    open_, close = values["open"], values["close"]
+    if "raw_first_id" in values:  # candles: the caller reads a flagged open or close from raw trades
+        return open_, values["high"], values["low"], close
+    if values["open_id"] != values["first_id"]:
+        open_ = prices_at_times[times["first_id"]]
+    if values["close_id"] != values["last_id"]:
+        close = prices_at_times[times["last_id"]]
     return open_, values["high"], values["low"], close
 
 
 def summary(
     symbol: str, start_ns: int, stop_ns: int, rows: Iterable[dict[str, Any]], prices_at_times: dict[int, float]
 ) -> Summary | None:
-    """The summary of high_low.flux rows, or None when the range holds no trade."""
+    """The summary of high_low.flux (or high_low_candles.flux) rows, or None when the range holds no trade.
+
+    For candles, None also when they do not provably hold every trade of the range (see that file).
+    """
     group = _group(rows, None).get(0)
     if group is None or group.values.get("trades", 0) == 0:
+        return None
+    values = group.values
+    if "raw_first_id" in values and not (
+        values["first_id"] == values["raw_first_id"]
+        and values["last_id"] == values["raw_last_id"]
+        and values["trades"] == values["last_id"] - values["first_id"] + 1
+    ):
         return None
     open_, high, low, close = _ohlc(group, prices_at_times)
     return Summary(
@@ -151,3 +178,24 @@ def candles(
         elif fill == "null":
             result.append(Candle(start, stops[start], None, None, None, None, 0.0, 0))
     return result
+
+
+def combine(parts: Sequence[Summary | None], start_ns: int, stop_ns: int) -> Summary | None:
+    """One summary of consecutive ranges: open of the first with trades, close of the last, the extremes of all
+    (the earliest at a tie)."""
+    present = [p for p in parts if p is not None]
+    if not present:
+        return None
+    return Summary(
+        symbol=present[0].symbol,
+        start_ns=start_ns,
+        stop_ns=stop_ns,
+        open=present[0].open,
+        high=max((p.high for p in present), key=lambda e: e.price),  # max keeps the first of equals
+        low=min((p.low for p in present), key=lambda e: e.price),
+        close=present[-1].close,
+        volume=sum(p.volume for p in present),
+        trades=sum(p.trades for p in present),
+        first_trade_id=present[0].first_trade_id,
+        last_trade_id=present[-1].last_trade_id,
+    )

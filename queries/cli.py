@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import sys
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -16,10 +17,12 @@ from pricecap import model, times
 from pricecap.errors import NoDataError
 from pricecap.options import influx_options
 from pricecap.settings import InfluxSettings
+from queries import rollup
 from queries.answers import FILLS, Fill
 from queries.api import DEFAULT_LOOKBACK, Prices, checked_zone
 from queries.models import Candle, PriceAt, Summary, SymbolInfo
 from queries.output import Format, Row, format_options, render
+from queries.plot import plot_candles
 
 exchange_option = click.option(
     "--exchange", default=model.EXCHANGE_BINANCE, show_default=True, help="The exchange tag of the trades."
@@ -175,6 +178,11 @@ def candle_row(candle: Candle, zone: str) -> Row:
     show_default=True,
     help="Empty windows: previous = flat at the last close, null = no prices, none = left out.",
 )
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Also draw the candles into this PNG file (needs matplotlib: pip install 'pricecap[plot]').",
+)
 @exchange_option
 @format_options
 @influx_options
@@ -186,6 +194,7 @@ def candles(
     every: str,
     tz: str,
     fill: Fill,
+    plot: Path | None,
     exchange: str,
     output: Format,
 ) -> None:
@@ -194,6 +203,8 @@ def candles(
     with Prices(settings, exchange) as prices:
         result = prices.candles(symbol, start, stop, every=every, tz=tz, fill=fill)
     click.echo(render([candle_row(c, tz) for c in result], output))
+    if plot is not None:
+        plot_candles(result, f"{symbol.upper()}, {every} candles ({tz})", plot, tz)
 
 
 @click.command("last")
@@ -229,4 +240,31 @@ def symbols(settings: InfluxSettings, exchange: str, output: Format) -> None:
     click.echo(render([symbol_row(i) for i in infos], output))
 
 
-COMMANDS: list[click.Command] = [price_at, high_low, candles, last, symbols]
+@click.command("setup")
+@click.option(
+    "--retention",
+    default="0",
+    show_default=True,
+    help="How long raw trades are kept, e.g. 90d (0: forever); candles are always kept.",
+)
+@click.option("--no-rebuild", is_flag=True, help="Do not compute candles for the trades already stored.")
+@influx_options
+def setup(settings: InfluxSettings, retention: str, no_rebuild: bool) -> None:
+    """Create (or update) the buckets and the tasks that roll trades up into 1-minute and 1-hour candles.
+
+    Running it again updates in place, never duplicates. The candles bucket is <bucket>_candles; the first
+    run also computes candles for every trade already stored (--no-rebuild skips that).
+    """
+    keep = None if retention.strip() == "0" else timedelta(microseconds=times.parse_duration(retention) // 1000)
+    for line in rollup.setup(settings, keep):
+        click.echo(line)
+    if not no_rebuild:
+        with Prices(settings) as prices:
+            stored = prices.symbols()
+        if stored:
+            first, last = min(i.first_ns for i in stored), max(i.last_ns for i in stored)
+            rollup.rebuild(settings, first, last + 1)
+            click.echo(f"candles computed for the trades stored from {iso(first)} to {iso(last)}")
+
+
+COMMANDS: list[click.Command] = [price_at, high_low, candles, last, symbols, setup]

@@ -37,7 +37,11 @@ class StoredTrade:
 
 
 def stored_trades(settings: InfluxSettings, symbol: str) -> list[StoredTrade]:
-    """Every stored trade point of ``symbol`` in the settings' bucket, in time order."""
+    """Every complete stored trade point of ``symbol`` in the settings' bucket, in time order.
+
+    A point that lacks a field is left out: after influxd is killed mid-request it may hold part of a point
+    until the collector writes the request again, and such a point is not a stored trade.
+    """
     values = {"bucket": settings.bucket, "measurement": model.MEASUREMENT, "symbol": symbol}
     with connect(settings) as client:
         records = client.query_api().query_stream(_STORED, params=flux.params(values))
@@ -50,6 +54,7 @@ def stored_trades(settings: InfluxSettings, symbol: str) -> list[StoredTrade]:
                 buyer_maker=bool(record.values[model.FIELD_BUYER_MAKER]),
             )
             for record in records
+            if all(record.values.get(f) is not None for f in model.FIELDS)
         ]
     return sorted(trades, key=lambda t: t.time_ns)
 
@@ -84,13 +89,7 @@ def one_line_error(result: subprocess.CompletedProcess[str], code: ExitCode, tex
 
 def environment_of(settings: InfluxSettings) -> dict[str, str]:
     """The INFLUXDB_V2_* environment that points ``pricecap`` at the settings' server and bucket."""
-    assert settings.token is not None and settings.org is not None
-    return {
-        "INFLUXDB_V2_URL": settings.url,
-        "INFLUXDB_V2_TOKEN": settings.token.get_secret_value(),
-        "INFLUXDB_V2_ORG": settings.org,
-        "INFLUXDB_V2_BUCKET": settings.bucket,
-    }
+    return settings.environment()
 
 
 @contextmanager

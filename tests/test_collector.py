@@ -98,14 +98,7 @@ from(bucket: params.bucket) |> range(start: -1h)
 
 
 async def test_sigterm_during_a_20000_per_second_run_loses_nothing(fake: FakeBinance, settings: InfluxSettings) -> None:
-    assert settings.token is not None and settings.org is not None
-    env = {
-        **os.environ,
-        "INFLUXDB_V2_URL": settings.url,
-        "INFLUXDB_V2_TOKEN": settings.token.get_secret_value(),
-        "INFLUXDB_V2_ORG": settings.org,
-        "INFLUXDB_V2_BUCKET": settings.bucket,
-    }
+    env = {**os.environ, **settings.environment()}
     exe = os.path.join(os.path.dirname(sys.executable), "pricecap")
     process = await asyncio.create_subprocess_exec(
         exe, "collect", "--symbol", "BTCUSDT", "--symbol", "ETHUSDT", "--ws-url", fake.ws_url,

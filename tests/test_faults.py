@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import ClassVar
 
 import orjson
 import pytest
@@ -31,6 +32,8 @@ RATE = 2_500
 class CollectorProcess:
     """``pricecap collect`` as a child process, its JSON log lines kept."""
 
+    started: ClassVar[list[CollectorProcess]] = []
+
     def __init__(self, settings: InfluxSettings, fake: FakeBinance, spool: Path, *options: str) -> None:
         self.args = [
             os.path.join(os.path.dirname(sys.executable), "pricecap"), "collect",
@@ -44,6 +47,7 @@ class CollectorProcess:
 
     async def start(self) -> None:
         self.process = await asyncio.create_subprocess_exec(*self.args, env=self.env, stderr=asyncio.subprocess.PIPE)
+        CollectorProcess.started.append(self)
 
     async def stop(self, signum: int = signal.SIGTERM) -> None:
         """Signal the process and wait; SIGTERM must end in a clean exit."""
@@ -55,6 +59,11 @@ class CollectorProcess:
         if signum == signal.SIGTERM:
             assert self.process.returncode == 0, "\n".join(lines[-30:])
 
+    def kill_if_running(self) -> None:
+        """Leave no collector behind when a test fails half-way."""
+        if self.process is not None and self.process.returncode is None:
+            self.process.kill()
+
     def logged(self, message: str) -> list[dict[str, object]]:
         return [entry for entry in self.log if entry.get("event") == message]
 
@@ -63,6 +72,9 @@ class CollectorProcess:
 async def fake() -> AsyncIterator[FakeBinance]:
     async with FakeBinance(SYMBOLS, first_id=1_999_001, ping_interval_s=1.0, pong_timeout_s=3.0) as exchange:
         yield exchange
+    for collector in CollectorProcess.started:
+        collector.kill_if_running()
+    CollectorProcess.started.clear()
 
 
 async def all_stored(settings: InfluxSettings, fake: FakeBinance, timeout_s: float = 120.0) -> None:

@@ -1,0 +1,120 @@
+"""Binance's trade archives (data.binance.vision) as line protocol, without network I/O.
+
+A daily or monthly archive ``<SYMBOL>-trades-YYYY-MM-DD.zip`` (or ``-YYYY-MM.zip``) holds one CSV of the same
+name: ``id,price,qty,quote_qty,time,is_buyer_maker,is_best_match``, with or without a header row. Spot
+archives give ``time`` in milliseconds up to 2024 and in microseconds from 2025 on; each row's unit is told by
+its size. A ``.CHECKSUM`` file beside the archive holds its SHA-256. Rows are read as a stream, so a
+multi-gigabyte month takes constant memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from pricecap import model
+from pricecap.errors import PricecapError
+
+ARCHIVE_NAME = re.compile(r"(?P<symbol>[A-Z0-9]+)-trades-\d{4}-\d{2}(?:-\d{2})?\.(?:zip|csv)")
+MICROSECONDS_FROM = 10**14
+"""A trade time above this is in microseconds (10**14 ms would be the year 5138)."""
+
+
+class ArchiveError(PricecapError):
+    """An archive that cannot be imported: unknown name, bad checksum, bad rows."""
+
+
+def symbol_of(path: Path) -> str:
+    """The symbol in an archive's file name, e.g. ``BTCUSDT`` of ``BTCUSDT-trades-2026-11-01.zip``."""
+    match = ARCHIVE_NAME.fullmatch(path.name)
+    if match is None:
+        raise ArchiveError(
+            f"{path.name}: not a Binance trade archive name (SYMBOL-trades-YYYY-MM[-DD].zip); give --symbol"
+        )
+    return match.group("symbol")
+
+
+def verify_checksum(path: Path) -> bool:
+    """Check ``<archive>.CHECKSUM`` when it exists (False: there is none); raise ArchiveError on a mismatch."""
+    checksum = path.with_name(path.name + ".CHECKSUM")
+    if not checksum.exists():
+        return False
+    expected = checksum.read_text().split()[0].lower()
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(2**20), b""):
+            digest.update(block)
+    if digest.hexdigest() != expected:
+        raise ArchiveError(f"{path.name}: SHA-256 does not match {checksum.name}; the download is damaged")
+    return True
+
+
+@dataclass
+class Progress:
+    """How far an import has read: compressed bytes of the file, rows taken, rows skipped by reason."""
+
+    total_bytes: int
+    read_bytes: int = 0
+    rows: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    first_ms: int | None = None
+    last_ms: int = 0
+
+
+def open_rows(path: Path) -> tuple[IO[bytes], IO[bytes]]:
+    """(the raw file, for progress by its position; the CSV byte stream) of an archive or a plain CSV."""
+    raw = path.open("rb")
+    if path.suffix != ".zip":
+        return raw, raw
+    archive = zipfile.ZipFile(raw)
+    members = [m for m in archive.namelist() if m.endswith(".csv")]
+    if len(members) != 1:
+        raise ArchiveError(f"{path.name}: expected one CSV inside, found {len(members)}")
+    return raw, archive.open(members[0])
+
+
+def lines(path: Path, symbol: str, progress: Progress, batch_rows: int = 50_000) -> Iterator[str]:
+    """The archive's trades as line-protocol bodies of up to ``batch_rows`` lines each.
+
+    Rows that are not trades (a header, a bad number) are counted in ``progress.skipped``, never written.
+    """
+    prefix = model.series_prefix(model.EXCHANGE_BINANCE, symbol)
+    encode, decimal_ok = model.encode_line, model.decimal_ok
+    raw, stream = open_rows(path)
+    with raw, stream:
+        text = io.TextIOWrapper(stream, encoding="ascii", errors="replace", newline="")
+        batch: list[str] = []
+        for row in text:
+            parts = row.rstrip("\r\n").split(",")
+            try:
+                trade_id, price, qty, time_value, maker = int(parts[0]), parts[1], parts[2], int(parts[4]), parts[5]
+            except (ValueError, IndexError):
+                _skip(progress, "header" if progress.rows == 0 and not batch else "bad_row")
+                continue
+            if not (decimal_ok(price) and decimal_ok(qty)) or trade_id < 0 or time_value <= 0:
+                _skip(progress, "bad_number")
+                continue
+            time_ms = time_value // 1000 if time_value >= MICROSECONDS_FROM else time_value
+            if progress.first_ms is None:
+                progress.first_ms = time_ms
+            progress.last_ms = time_ms
+            batch.append(encode(prefix, trade_id, price, qty, time_ms, maker in ("True", "true")))
+            if len(batch) >= batch_rows:
+                progress.rows += len(batch)
+                progress.read_bytes = raw.tell()
+                yield "\n".join(batch)
+                batch = []
+        if batch:
+            progress.rows += len(batch)
+            progress.read_bytes = progress.total_bytes
+            yield "\n".join(batch)
+
+
+def _skip(progress: Progress, reason: str) -> None:
+    progress.skipped[reason] = progress.skipped.get(reason, 0) + 1

@@ -1,0 +1,50 @@
+"""Render the dashboards into ``grafana/provisioning/dashboards/*.json``, or check that they are up to date.
+
+python -m grafana.build            write the JSON files
+python -m grafana.build --check    exit 1 when a committed file differs from what would be written
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Final
+
+from grafana.dashboards import DASHBOARDS
+
+PROVISIONING: Final = Path(__file__).resolve().parent / "provisioning"
+DASHBOARDS_DIR: Final = PROVISIONING / "dashboards"
+
+
+def rendered() -> dict[Path, str]:
+    """The text of every dashboard file, by its path."""
+    return {
+        DASHBOARDS_DIR / f"{name}.json": json.dumps(make(), indent=2, ensure_ascii=False) + "\n"
+        for name, make in DASHBOARDS.items()
+    }
+
+
+def stale() -> list[Path]:
+    """The dashboard files whose committed text differs from the rendered one (or that are missing)."""
+    return [path for path, text in rendered().items() if not path.is_file() or path.read_text("utf-8") != text]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write the dashboards, or with ``--check`` report the stale ones."""
+    parser = argparse.ArgumentParser(prog="python -m grafana.build", description=__doc__.split("\n")[0])
+    parser.add_argument("--check", action="store_true", help="only check that the files are up to date")
+    args = parser.parse_args(argv)
+    if args.check:
+        for path in stale():
+            print(f"stale: {path} (run python -m grafana.build)", file=sys.stderr)
+        return 1 if stale() else 0
+    for path, text in rendered().items():
+        path.write_text(text, "utf-8")
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,212 @@
+"""The two dashboards: Market (per symbol) and Collector health. Every query is a file of ``queries/``."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from grafana.flux import string
+from grafana.panels import (
+    Grid,
+    Json,
+    by_name,
+    constant,
+    dashboard,
+    only_fields,
+    panel,
+    query_variable,
+    row,
+    target,
+    textbox,
+    timeseries,
+)
+
+LAST_PRICE_LOOKBACK: Final = "30d"
+NOT_YET: Final = " The collector writes this field once the zero-loss work lands; until then the panel shows no data."
+VARIABLES: Final = (textbox("bucket", "Bucket", "trades"), constant("exchange", "binance"))
+
+
+def market() -> Json:
+    """Candles, price, volume, trade rate, high/low and last price: one row of them per selected symbol."""
+    candles = target("candle_series")
+    last_price = target("price_at", {"lookback": LAST_PRICE_LOOKBACK, "nearest": "false"})
+    panels = [
+        row("$symbol", 0, repeat="symbol"),
+        panel(
+            "stat",
+            "Last price",
+            Grid(0, 1, 5, 4),
+            [last_price],
+            "The price of the last trade before the end of the selected range, looking back up to "
+            f"{LAST_PRICE_LOOKBACK} (queries/price_at.flux).",
+            options={
+                "reduceOptions": {"calcs": ["lastNotNull"], "fields": "/^price$/", "values": False},
+                "colorMode": "none",
+                "graphMode": "none",
+                "textMode": "value",
+                "justifyMode": "auto",
+                "orientation": "auto",
+            },
+        ),
+        panel(
+            "table",
+            "High and low",
+            Grid(0, 5, 5, 6),
+            [target("extremes")],
+            "The highest and lowest price of the selected range and when each first traded (queries/extremes.flux).",
+            options={"showHeader": True, "cellHeight": "sm"},
+        ),
+        panel(
+            "candlestick",
+            "Candles",
+            Grid(5, 1, 19, 10),
+            [candles],
+            "Open, high, low, close and volume per window; the window follows the zoom (Grafana's interval, "
+            "v.windowPeriod). Windows align to UTC (queries/candle_series.flux).",
+            options={
+                "mode": "candles+volume",
+                "candleStyle": "candles",
+                "colorStrategy": "open-close",
+                "colors": {"up": "green", "down": "red"},
+                "includeAllFields": False,
+                "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
+            },
+        ),
+        timeseries(
+            "Price",
+            Grid(0, 11, 12, 7),
+            [candles],
+            "The last price of each window (the candles' close, queries/candle_series.flux).",
+            transformations=[only_fields("_time", "close")],
+        ),
+        timeseries(
+            "Volume",
+            Grid(12, 11, 6, 7),
+            [candles],
+            "Base-asset quantity traded per window (queries/candle_series.flux).",
+            bars=True,
+            transformations=[only_fields("_time", "volume")],
+        ),
+        timeseries(
+            "Trades per second",
+            Grid(18, 11, 6, 7),
+            [candles],
+            "Trades per second, averaged over each window (queries/candle_series.flux).",
+            unit="short",
+            transformations=[only_fields("_time", "trades_per_s")],
+        ),
+    ]
+    symbols = query_variable("symbol", "Symbol", "known_symbols")
+    return dashboard(
+        "pricecap-market",
+        "pricecap: market",
+        "Binance trades stored by pricecap: one row per selected symbol.",
+        panels,
+        [*VARIABLES, symbols],
+        refresh="5s",
+    )
+
+
+def collector_health() -> Json:
+    """The health points the collector writes every 10 s (measurement collector_health), per instance."""
+    healthy = by_name(
+        "healthy",
+        (
+            "mappings",
+            [{"type": "value", "options": {"1": _shown("ok", "green", 0), "0": _shown("unhealthy", "red", 1)}}],
+        ),
+        ("custom.cellOptions", {"type": "color-background"}),
+    )
+    panels = [
+        panel(
+            "table",
+            "Collectors",
+            Grid(0, 0, 24, 5),
+            [target("health_last")],
+            "The last health point of each collector instance in the selected range (queries/health_last.flux).",
+            overrides=[healthy],
+        ),
+        timeseries(
+            "Trades written per second",
+            Grid(0, 5, 12, 8),
+            [rate("written", "1s")],
+            "Trades InfluxDB confirmed, per second (field written, queries/health_rate.flux).",
+            unit="short",
+        ),
+        timeseries(
+            "Write lag",
+            Grid(12, 5, 12, 8),
+            [highest("last_write_lag_s")],
+            "From a chunk's oldest trade to InfluxDB confirming it; the highest per window "
+            "(field last_write_lag_s, queries/health.flux).",
+            unit="s",
+        ),
+        timeseries(
+            "Reconnects per minute",
+            Grid(0, 13, 8, 8),
+            [rate("reconnects", "1m")],
+            "WebSocket reconnections of every cause (field reconnects, queries/health_rate.flux).",
+            bars=True,
+        ),
+        timeseries(
+            "Gaps per minute",
+            Grid(8, 13, 8, 8),
+            [rate("gaps", "1m")],
+            "Gaps found in the trade ids of a symbol (field gaps, queries/health_rate.flux).",
+            bars=True,
+        ),
+        timeseries(
+            "Trade ids repaired per minute",
+            Grid(16, 13, 8, 8),
+            [rate("ids_repaired", "1m")],
+            "Missing trades fetched from REST to fill gaps (field ids_repaired, queries/health_rate.flux)." + NOT_YET,
+            bars=True,
+        ),
+        timeseries(
+            "Spool size",
+            Grid(0, 21, 8, 8),
+            [highest("spool_bytes")],
+            "Bytes of writes waiting on disk for InfluxDB (field spool_bytes, queries/health.flux)." + NOT_YET,
+            unit="bytes",
+        ),
+        timeseries(
+            "Pending trades",
+            Grid(8, 21, 8, 8),
+            [highest("pending")],
+            "Trades handed to the writer and not yet confirmed (field pending, queries/health.flux).",
+        ),
+        timeseries(
+            "Malformed messages per minute",
+            Grid(16, 21, 8, 8),
+            [rate("malformed", "1m")],
+            "Frames the collector could not read, of every reason (field malformed, queries/health_rate.flux).",
+            bars=True,
+        ),
+    ]
+    return dashboard(
+        "pricecap-collector-health",
+        "pricecap: collector health",
+        "The health points pricecap collect writes every --health-interval seconds (measurement collector_health).",
+        panels,
+        VARIABLES,
+        time_from="now-1h",
+        refresh="30s",
+    )
+
+
+def rate(field: str, unit: str) -> Json:
+    """How fast a counter of the health points grows, per ``unit`` (a Flux duration such as 1s)."""
+    return target("health_rate", {"field": string(field), "unit": unit})
+
+
+def highest(field: str) -> Json:
+    """The highest value of a gauge of the health points per window."""
+    return target("health", {"field": string(field)})
+
+
+def _shown(text: str, color: str, index: int) -> Json:
+    """How a value mapping shows one value."""
+    return {"text": text, "color": color, "index": index}
+
+
+DASHBOARDS: Final = {"market": market, "collector-health": collector_health}
+"""Each dashboard by the name of its file in provisioning/dashboards/ (without .json)."""

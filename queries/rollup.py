@@ -1,0 +1,130 @@
+"""Downsampled candles: the buckets, the InfluxDB tasks that roll trades up, and rebuilding a range.
+
+``pricecap setup`` creates the raw bucket (with a retention), a candles bucket ``<bucket>_candles`` (kept
+forever), and two tasks: 1-minute candles from trades, and 1-hour candles from the 1-minute ones. Both run
+``queries/candles_task.flux`` with a few constants put above it. Running setup again updates in place. Imports
+and backfills rebuild the candles of the range they wrote, since the tasks only look back a little.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from influxdb_client.domain.bucket_retention_rules import BucketRetentionRules
+from influxdb_client.domain.task_create_request import TaskCreateRequest
+from influxdb_client.domain.task_update_request import TaskUpdateRequest
+
+from pricecap import flux
+from pricecap.influx import connect
+from pricecap.settings import InfluxSettings
+from queries.runner import flux_text
+
+log = logging.getLogger(__name__)
+MEASUREMENT = "candles"
+NS_PER_DAY = 86_400 * 10**9
+
+
+@dataclass(frozen=True)
+class Rollup:
+    """One kind of candle: its name, length, where it comes from, and how its task runs."""
+
+    name: str
+    every: str
+    source: str
+    task_every: str
+    lookback: str
+
+
+ROLLUPS = (
+    Rollup("1m", every="1m", source="trades", task_every="1m", lookback="15m"),
+    Rollup("1h", every="1h", source="1m", task_every="15m", lookback="3h"),
+)
+
+
+def candle_bucket(settings: InfluxSettings) -> str:
+    """The name of the candles bucket that goes with the settings' raw bucket."""
+    return f"{settings.bucket}_candles"
+
+
+def task_name(rollup: Rollup, settings: InfluxSettings) -> str:
+    """The task's name (one pair of tasks per raw bucket)."""
+    return f"pricecap candles {rollup.name} of {settings.bucket}"
+
+
+def script(rollup: Rollup, settings: InfluxSettings, window: tuple[int, int] | None = None) -> str:
+    """The Flux of one roll-up: as a task (``window`` None) or as a one-off rebuild of ``[start, stop)`` ns."""
+    if window is None:
+        name = flux.string(task_name(rollup, settings))
+        head = (
+            f"option task = {{name: {name}, every: {rollup.task_every}, offset: 10s}}\n"
+            f"rangeStop = date.truncate(t: now(), unit: {rollup.every})\n"
+            f"rangeStart = date.sub(d: {rollup.lookback}, from: rangeStop)\n"
+        )
+    else:
+        start, stop = (flux.Time(ns).rfc3339() for ns in window)
+        head = f"rangeStart = {start}\nrangeStop = {stop}\n"
+    head += (
+        f"rawBucket = {flux.string(settings.bucket)}\n"
+        f"candleBucket = {flux.string(candle_bucket(settings))}\n"
+        f"every = {rollup.every}\nname = {flux.string(rollup.name)}\nsource = {flux.string(rollup.source)}\n"
+    )
+    body = flux_text("candles_task")
+    return body.replace('import "date"\n', 'import "date"\n\n' + head, 1)
+
+
+def setup(settings: InfluxSettings, retention: timedelta | None) -> list[str]:
+    """Create or update the buckets and the tasks; return what was done, one line each."""
+    done = []
+    with connect(settings) as client:
+        buckets = client.buckets_api()
+        org = client.organizations_api().find_organizations(org=settings.org)[0]
+        for name, keep in ((settings.bucket, retention), (candle_bucket(settings), None)):
+            rules = [BucketRetentionRules(type="expire", every_seconds=int(keep.total_seconds()))] if keep else []
+            bucket = buckets.find_bucket_by_name(name)
+            if bucket is None:
+                buckets.create_bucket(bucket_name=name, org_id=org.id, retention_rules=rules)
+                done.append(f"created bucket {name} ({_retention(keep)})")
+            elif [r.every_seconds for r in bucket.retention_rules or [] if r.every_seconds] != [
+                r.every_seconds for r in rules
+            ]:
+                bucket.retention_rules = rules
+                buckets.update_bucket(bucket)
+                done.append(f"updated bucket {name} ({_retention(keep)})")
+            else:
+                done.append(f"bucket {name} is set up ({_retention(keep)})")
+        tasks = client.tasks_api()
+        for rollup in ROLLUPS:
+            name = task_name(rollup, settings)
+            text = script(rollup, settings)
+            existing = tasks.find_tasks(name=name)
+            if existing:
+                tasks.update_task_request(existing[0].id, TaskUpdateRequest(flux=text, status="active"))
+                done.append(f"updated task {name!r}")
+            else:
+                tasks.create_task(task_create_request=TaskCreateRequest(flux=text, org_id=org.id, status="active"))
+                done.append(f"created task {name!r} (every {rollup.task_every})")
+    return done
+
+
+def has_candles(settings: InfluxSettings) -> bool:
+    """True when the candles bucket exists (``pricecap setup`` has run)."""
+    with connect(settings) as client:
+        return client.buckets_api().find_bucket_by_name(candle_bucket(settings)) is not None
+
+
+def rebuild(settings: InfluxSettings, start_ns: int, stop_ns: int) -> None:
+    """Recompute every candle that overlaps ``[start_ns, stop_ns)``, a day at a time."""
+    hour = 3_600 * 10**9
+    first, last = start_ns - start_ns % hour, stop_ns + (-stop_ns) % hour
+    with connect(settings) as client:
+        query = client.query_api()
+        for rollup in ROLLUPS:
+            for day in range(first, last, NS_PER_DAY):
+                query.query(script(rollup, settings, (day, min(day + NS_PER_DAY, last))))
+    log.info("candles rebuilt", extra={"start_ns": start_ns, "stop_ns": stop_ns})
+
+
+def _retention(keep: timedelta | None) -> str:
+    return f"retention {keep}" if keep else "kept forever"
