@@ -15,37 +15,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import signal
-import statistics
-import sys
-import tempfile
 import time
 import urllib.request
-from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from bench.common import cpu_s, table
+from bench.harness import Bench, Process, benchmark, influx_env, latency, newest_id, peak_rss_mb, pricecap_collect
 from fake_binance import FakeBinance, Scenario
-from pricecap import flux
-from pricecap.influx import connect
-from pricecap.influxd import InfluxdServer, Onboarding, ensure_binary, free_port
+from pricecap.influxd import free_port
 from pricecap.settings import InfluxSettings
 from queries.stored import trade_counts
-
-NEWEST_FLUX = """
-from(bucket: params.bucket) |> range(start: -1h)
-  |> filter(fn: (r) => r._measurement == "trades" and r.symbol == params.symbol and r._field == "trade_id")
-  |> max()
-"""
-
-
-def peak_rss_mb(pid: int) -> float:
-    """Peak resident memory of a process, MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def written(metrics_port: int) -> int:
@@ -57,69 +37,37 @@ def written(metrics_port: int) -> int:
     )
 
 
-@dataclass
-class Run:
-    """One collector process against one fresh bucket."""
-
-    influxd: InfluxdServer
-    settings: InfluxSettings
-    fake: FakeBinance
-    metrics_port: int
-    process: asyncio.subprocess.Process | None = None
-
-    async def start(self, symbols: list[str], flush_interval_ms: int = 1_000) -> None:
-        assert self.settings.token is not None and self.settings.org is not None
-        env = {
-            **os.environ,
-            "INFLUXDB_V2_URL": self.settings.url,
-            "INFLUXDB_V2_TOKEN": self.settings.token.get_secret_value(),
-            "INFLUXDB_V2_ORG": self.settings.org,
-            "INFLUXDB_V2_BUCKET": self.settings.bucket,
-        }
-        args = [a for s in symbols for a in ("--symbol", s)]
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "pricecap", "collect", *args, "--ws-url", self.fake.ws_url,
-            "--rest-url", self.fake.rest_url, "--metrics-port", str(self.metrics_port), "--log-level", "WARNING",
-            "--flush-interval-ms", str(flush_interval_ms), env=env,
-        )  # fmt: skip
-        await self.fake.wait_for_subscribers(len(symbols))
-
-    async def stop(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(self.process.wait(), 300)
+async def collector(
+    settings: InfluxSettings, fake: FakeBinance, symbols: list[str], metrics_port: int, folder: Path
+) -> Process:
+    """A running ``pricecap collect`` whose streams are all subscribed."""
+    args = pricecap_collect(fake, symbols, "--metrics-port", str(metrics_port), "--spool-dir", str(folder / "spool"))
+    process = Process(args, influx_env(settings), folder / "collector.log")
+    await process.start()
+    await fake.wait_for_subscribers(len(symbols))
+    return process
 
 
-def new_bucket(influxd: InfluxdServer, base: InfluxSettings, name: str) -> InfluxSettings:
-    """A fresh bucket on the benchmark's server."""
-    with connect(base) as client:
-        client.buckets_api().create_bucket(bucket_name=name, org=base.org)
-    return base.model_copy(update={"bucket": name})
-
-
-async def throughput(
-    influxd: InfluxdServer, base: InfluxSettings, rate: int, duration: float, symbols: list[str]
-) -> dict[str, object]:
+async def throughput(bench: Bench, rate: int, duration: float, symbols: list[str]) -> dict[str, object]:
     """One rate step; the figures of the table row."""
-    settings = new_bucket(influxd, base, f"ingest-{rate}")
+    settings = bench.bucket(f"ingest-{rate}")
     count = int(rate * duration)
     async with FakeBinance(symbols, first_id=10_000_000) as fake:
         ticks = fake.prepare(Scenario(count=count, rate=rate))
-        run = Run(influxd, settings, fake, free_port())
-        await run.start(symbols)
-        assert run.process is not None
-        pid, influxd_pid = run.process.pid, influxd.pid
+        metrics_port = free_port()
+        run = await collector(settings, fake, symbols, metrics_port, bench.workdir(settings.bucket))
+        influxd_pid = bench.influxd.pid
         assert influxd_pid is not None
-        cpu0, influx_cpu0 = cpu_s(pid), cpu_s(influxd_pid)
+        cpu0, influx_cpu0 = cpu_s(run.pid), cpu_s(influxd_pid)
         started = time.monotonic()
         await fake.stream(ticks, rate, count)
         sent_s = time.monotonic() - started
         sent_done = time.monotonic()
-        while written(run.metrics_port) < count and time.monotonic() - sent_done < 60:
+        while written(metrics_port) < count and time.monotonic() - sent_done < 60:
             await asyncio.sleep(0.05)
         drain_s = time.monotonic() - sent_done
-        cpu, influx_cpu, rss = cpu_s(pid) - cpu0, cpu_s(influxd_pid) - influx_cpu0, peak_rss_mb(pid)
-        await run.stop()
+        cpu, influx_cpu, rss = cpu_s(run.pid) - cpu0, cpu_s(influxd_pid) - influx_cpu0, peak_rss_mb(run.pid)
+        await run.stop(300)
     stored = sum(trade_counts(settings).values())
     lost = count - stored
     return {
@@ -136,45 +84,15 @@ async def throughput(
     }
 
 
-async def latency(influxd: InfluxdServer, base: InfluxSettings, rate: int, duration: float) -> dict[str, float]:
+async def latency_phase(bench: Bench, rate: int, duration: float) -> dict[str, object]:
     """Trade-to-queryable latency at ``rate`` trades/s of one symbol, flush interval 1 s."""
-    settings = new_bucket(influxd, base, f"latency-{rate}")
-    first_id = 1
-    probes: list[tuple[float, int]] = []
-    async with FakeBinance(["BTCUSDT"], first_id=first_id) as fake:
-        run = Run(influxd, settings, fake, free_port())
-        await run.start(["BTCUSDT"])
-        count = int(rate * duration)
-        playing = asyncio.create_task(fake.play(Scenario(count=count, rate=rate)))
-
-        with connect(settings) as client:
-            query = client.query_api()
-            values = flux.params({"bucket": settings.bucket, "symbol": "BTCUSDT"})
-
-            def newest() -> int:
-                tables = query.query(NEWEST_FLUX, params=values)
-                return max((int(r.get_value()) for t in tables for r in t.records), default=0)
-
-            while True:
-                seen = await asyncio.to_thread(newest)
-                probes.append((time.time(), seen))
-                if seen >= first_id + count - 1:
-                    break
-                await asyncio.sleep(0.05)
-        await playing
-        sent_at = fake.sent_at
-        await run.stop()
-    latencies = []
-    probe_index = 0
-    previous_made = 0
-    for made, sent_time in sent_at:
-        newest_id = first_id + made - 1
-        while probes[probe_index][1] < newest_id:
-            probe_index += 1
-        latencies.extend([probes[probe_index][0] - sent_time] * (made - previous_made))
-        previous_made = made
-    quantiles = statistics.quantiles(latencies, n=100)
-    return {"rate": rate, "trades": len(latencies), "p50_s": round(quantiles[49], 3), "p99_s": round(quantiles[98], 3)}
+    settings = bench.bucket(f"latency-{rate}")
+    async with FakeBinance(["BTCUSDT"], first_id=1) as fake:
+        run = await collector(settings, fake, ["BTCUSDT"], free_port(), bench.workdir(settings.bucket))
+        scenario = Scenario(count=int(rate * duration), rate=rate)
+        result = await latency(fake, scenario, partial(newest_id, settings, "BTCUSDT"), first_id=1)
+        await run.stop(300)
+    return result
 
 
 async def main() -> None:
@@ -186,18 +104,15 @@ async def main() -> None:
     parser.add_argument("--latency-duration", type=float, default=30.0)
     args = parser.parse_args()
     symbols = [f"SYM{i}USDT" for i in range(args.symbols)]
-    with tempfile.TemporaryDirectory(prefix="pricecap-bench-") as folder:
-        influxd = InfluxdServer(ensure_binary(), Path(folder))
-        with influxd:
-            base = influxd.onboard(Onboarding.generate())
-            rows = []
-            for rate in (int(r) for r in args.rates.split(",")):
-                rows.append(await throughput(influxd, base, rate, args.duration, symbols))
-                print(table(rows[-1:]), flush=True)
-            print("\nThroughput (" + f"{args.symbols} symbols, {args.duration:.0f} s per rate)\n" + table(rows))
-            if args.latency_duration > 0:
-                result = await latency(influxd, base, args.latency_rate, args.latency_duration)
-                print("\nTrade-to-queryable latency (flush interval 1 s)\n" + table([result]))
+    with benchmark() as bench:
+        rows = []
+        for rate in (int(r) for r in args.rates.split(",")):
+            rows.append(await throughput(bench, rate, args.duration, symbols))
+            print(table(rows[-1:]), flush=True)
+        print("\nThroughput (" + f"{args.symbols} symbols, {args.duration:.0f} s per rate)\n" + table(rows))
+        if args.latency_duration > 0:
+            result = await latency_phase(bench, args.latency_rate, args.latency_duration)
+            print("\nTrade-to-queryable latency (flush interval 1 s)\n" + table([result]))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,9 @@ COMBINED_STREAM_PATH: Final = "/stream"
 """``/stream?streams=a@trade/b@trade``: every message is wrapped as ``{"stream": ..., "data": {...}}``."""
 RAW_STREAM_PATH: Final = "/ws/"
 TRADE_STREAM_SUFFIX: Final = "@trade"
+AGG_TRADE_STREAM_SUFFIX: Final = "@aggTrade"
+"""``<symbol>@aggTrade``: the fills of one taker order at one price merged (ids ``f`` to ``l``); not collected,
+since only the raw ``@trade`` stream carries every trade id, but served by the fake for other clients."""
 MAX_STREAMS_PER_CONNECTION: Final = 1024
 MAX_INCOMING_MESSAGES_PER_SECOND: Final = 5
 """Client-to-server messages (pings, pongs, control JSON) per second per connection before a disconnect."""
@@ -29,6 +32,7 @@ CONNECTION_LIFETIME_S: Final = 24 * 3600.0
 
 # Trade payload of <symbol>@trade (the fields "b"/"a" were removed on 2024-06-18 and are not required).
 EVENT_TRADE: Final = "trade"
+EVENT_AGG_TRADE: Final = "aggTrade"
 EVENT_SERVER_SHUTDOWN: Final = "serverShutdown"
 
 # REST

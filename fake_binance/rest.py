@@ -12,6 +12,11 @@ from collector import binance
 from fake_binance.ledger import Ledger, Market
 
 Answer = tuple[int, dict[str, str], bytes]
+SYMBOL_FILTERS = [
+    {"filterType": "PRICE_FILTER", "minPrice": "0.01000000", "maxPrice": "1000000.00000000", "tickSize": "0.01000000"},
+    {"filterType": "LOT_SIZE", "minQty": "0.00000001", "maxQty": "9000.00000000", "stepSize": "0.00000001"},
+]
+"""Every fake symbol's exchangeInfo filters, PRICE_FILTER first as on Binance: prices in cents, 8-decimal qtys."""
 
 
 class RestApi:
@@ -89,6 +94,7 @@ class RestApi:
                     "baseAsset": s[:-4],
                     "quoteAsset": s[-4:],
                     "permissionSets": [["SPOT"]],
+                    "filters": SYMBOL_FILTERS,
                 }
                 for s in symbols
             ],

@@ -21,7 +21,9 @@ class Scenario:
 
     Every ``burst_every`` trades, ``burst_size`` trades of one symbol share one millisecond. Every
     ``malformed_every`` trades a malformed frame goes out too. Trades whose ids are in ``skip`` (per symbol,
-    inclusive ranges) are made and recorded but not streamed, as a stream outage would look.
+    inclusive ranges) are made and recorded but not streamed, as a stream outage would look. With
+    ``agg_trades`` the trades also go out on the ``<symbol>@aggTrade`` streams, consecutive trades of one
+    symbol with the same time, price and side as one aggregate.
     """
 
     count: int
@@ -30,6 +32,7 @@ class Scenario:
     burst_size: int = 0
     malformed_every: int = 0
     skip: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    agg_trades: bool = False
 
     def skipped(self, symbol: str, trade_id: int) -> bool:
         """True when the stream must not carry this trade."""

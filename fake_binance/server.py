@@ -1,7 +1,8 @@
 """The fake exchange's server: WebSocket trade streams and REST market data on one loopback port.
 
-Streams: ``/stream?streams=a@trade/b@trade``, the combined envelope (the collector uses no other, and raw
-``/ws/`` streams are not served); server pings every ``ping_interval_s`` and a disconnect when pongs stop
+Streams: ``/stream?streams=a@trade/b@aggTrade``, the combined envelope (the collector and cryptofeed use no
+other, and raw ``/ws/`` streams are not served), carrying ``<symbol>@trade`` and, when the scenario asks for
+it, ``<symbol>@aggTrade``; server pings every ``ping_interval_s`` and a disconnect when pongs stop
 (websockets' keepalive); live SUBSCRIBE/UNSUBSCRIBE/LIST_SUBSCRIPTIONS with Binance's error codes; at most
 5 incoming messages per second. Trades go out as pre-built WebSocket frames written straight to the
 transport, many per write, so the fake can push 100,000+ trades/s without eating the cores a benchmark
@@ -33,7 +34,8 @@ from fake_binance.rest import RestApi
 from fake_binance.scenario import MALFORMED_FRAMES, Scenario
 
 Tick = tuple[int, dict[str, list[bytes]]]
-"""(trades made up to and including this tick, the WebSocket frames to send per symbol)."""
+"""(trades made up to and including this tick, the WebSocket frames to send per stream name)."""
+STREAM_SUFFIXES = (binance.TRADE_STREAM_SUFFIX, binance.AGG_TRADE_STREAM_SUFFIX)
 
 
 def ws_frame(payload: bytes) -> bytes:
@@ -63,12 +65,40 @@ def trade_payload(trade: Trade, event_ms: int) -> bytes:
     )
 
 
+def agg_trade_payload(trades: list[Trade], event_ms: int) -> bytes:
+    """The ``<symbol>@aggTrade`` payload of consecutive trades of one taker order (same time, price and side).
+
+    The aggregate id is the first trade id, as in the fake's REST ``aggTrades``.
+    """
+    head = trades[0]
+    return orjson.dumps(
+        {
+            "e": binance.EVENT_AGG_TRADE,
+            "E": event_ms,
+            "s": head.symbol,
+            "a": head.id,
+            "p": head.price,
+            "q": f"{sum(float(t.qty) for t in trades):.8f}",
+            "f": head.id,
+            "l": trades[-1].id,
+            "T": head.time_ms,
+            "m": head.buyer_maker,
+            "M": True,
+        }
+    )
+
+
+def stream_symbol(stream: str) -> str:
+    """The symbol of a stream name: ``btcusdt@aggTrade`` -> ``BTCUSDT``."""
+    return stream.split("@", 1)[0].upper()
+
+
 @dataclass(eq=False)
 class Subscriber:
-    """One client connection and the symbols it receives."""
+    """One client connection and the streams it receives (``btcusdt@trade``, ``btcusdt@aggTrade``)."""
 
     ws: ServerConnection
-    symbols: set[str] = field(default_factory=set)
+    streams: set[str] = field(default_factory=set)
     stalled: bool = False
     messages: list[float] = field(default_factory=list)
 
@@ -95,6 +125,8 @@ class FakeBinance:
         self.rest = RestApi(self.ledger, extra_symbols)
         self.subscribers: set[Subscriber] = set()
         self.connections_made = 0
+        self.aggregates_made = 0
+        """``@aggTrade`` messages made (each sent to every subscriber of its stream)."""
         self._ping_interval_s = ping_interval_s
         self._pong_timeout_s = pong_timeout_s
         self._server: Server | None = None
@@ -146,7 +178,7 @@ class FakeBinance:
     async def wait_for_subscribers(self, symbols: int, timeout_s: float = 30.0) -> None:
         """Wait until the streams of at least ``symbols`` symbols have a live subscriber."""
         deadline = time.monotonic() + timeout_s
-        while len({s for sub in self.live() for s in sub.symbols}) < symbols:
+        while len({stream_symbol(s) for sub in self.live() for s in sub.streams}) < symbols:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"fewer than {symbols} symbols subscribed after {timeout_s} s")
             await asyncio.sleep(0.01)
@@ -177,12 +209,17 @@ class FakeBinance:
         assert sent == count
 
     def _ticks(self, scenario: Scenario) -> Iterator[Tick]:
-        """Trades in ticks of 5 ms worth at the scenario's rate, as frames per symbol (made lazily)."""
+        """Trades in ticks of 5 ms worth at the scenario's rate, as frames per stream (made lazily).
+
+        With ``scenario.agg_trades`` an aggregate goes out once the next trade of its symbol ends it (the last
+        ones with the last tick), as Binance publishes one when the taker order is done.
+        """
         markets = list(self.ledger.markets.values())
         per_tick = max(1, round(scenario.rate * 0.005))
         made = burst_left = burst_ms = 0
+        open_aggregates: dict[str, list[Trade]] = {}
         while made < scenario.count:
-            outgoing: dict[str, list[bytes]] = {m.symbol: [] for m in markets}
+            outgoing: dict[str, list[bytes]] = {}
             now_ms = int(time.time() * 1000)
             for _ in range(min(per_tick, scenario.count - made)):
                 made += 1
@@ -191,23 +228,52 @@ class FakeBinance:
                 market = markets[0] if burst_left else markets[made % len(markets)]
                 trade = market.make(burst_ms if burst_left else now_ms)
                 burst_left = max(0, burst_left - 1)
+                stream = binance.trade_stream(trade.symbol)
                 if not scenario.skipped(trade.symbol, trade.id):
-                    outgoing[trade.symbol].append(ws_frame(self._envelope(trade.symbol, trade_payload(trade, now_ms))))
+                    outgoing.setdefault(stream, []).append(
+                        ws_frame(self._envelope(stream, trade_payload(trade, now_ms)))
+                    )
+                    if scenario.agg_trades:
+                        self._aggregate(open_aggregates, trade, outgoing, now_ms)
                 if scenario.malformed_every and made % scenario.malformed_every == 0:
                     bad = MALFORMED_FRAMES[(made // scenario.malformed_every) % len(MALFORMED_FRAMES)]
-                    outgoing[trade.symbol].append(ws_frame(bad))
+                    outgoing.setdefault(stream, []).append(ws_frame(bad))
+            if made >= scenario.count:
+                for trades in open_aggregates.values():
+                    self._send_aggregate(trades, outgoing, now_ms)
             yield made, outgoing
 
+    def _aggregate(
+        self, open_aggregates: dict[str, list[Trade]], trade: Trade, outgoing: dict[str, list[bytes]], now_ms: int
+    ) -> None:
+        """Add ``trade`` to its symbol's open aggregate, or send that one and open a new one."""
+        current = open_aggregates.get(trade.symbol)
+        if (
+            current
+            and trade.id == current[-1].id + 1
+            and (current[0].time_ms, current[0].price, current[0].buyer_maker)
+            == (trade.time_ms, trade.price, trade.buyer_maker)
+        ):
+            current.append(trade)
+            return
+        if current:
+            self._send_aggregate(current, outgoing, now_ms)
+        open_aggregates[trade.symbol] = [trade]
+
+    def _send_aggregate(self, trades: list[Trade], outgoing: dict[str, list[bytes]], now_ms: int) -> None:
+        stream = trades[0].symbol.lower() + binance.AGG_TRADE_STREAM_SUFFIX
+        outgoing.setdefault(stream, []).append(ws_frame(self._envelope(stream, agg_trade_payload(trades, now_ms))))
+        self.aggregates_made += 1
+
     @staticmethod
-    def _envelope(symbol: str, payload: bytes) -> bytes:
-        stream = binance.trade_stream(symbol).encode()
-        return b'{"stream":"' + stream + b'","data":' + payload + b"}"
+    def _envelope(stream: str, payload: bytes) -> bytes:
+        return b'{"stream":"' + stream.encode() + b'","data":' + payload + b"}"
 
     def _send(self, outgoing: dict[str, list[bytes]]) -> None:
         for sub in self.subscribers:
             frames: list[bytes] = []
-            for symbol in sub.symbols:
-                frames.extend(outgoing.get(symbol, ()))
+            for stream in sub.streams:
+                frames.extend(outgoing.get(stream, ()))
             sub.push(frames)
 
     def drop_connections(self) -> None:
@@ -258,11 +324,7 @@ class FakeBinance:
     def _subscriber(self, ws: ServerConnection) -> Subscriber:
         assert ws.request is not None
         streams = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(ws.request.path).query)).get("streams", "")
-        return Subscriber(ws, symbols=self._symbols(streams.split("/")))
-
-    def _symbols(self, streams: list[str]) -> set[str]:
-        wanted = {s.removesuffix(binance.TRADE_STREAM_SUFFIX).upper() for s in streams if s.endswith("@trade")}
-        return wanted & set(self.ledger.markets)
+        return Subscriber(ws, streams=known_streams(streams.split("/"), set(self.ledger.markets)))
 
     async def _handle(self, ws: ServerConnection) -> None:
         sub = self._subscriber(ws)
@@ -305,13 +367,17 @@ def control_answer(sub: Subscriber, message: str | bytes, markets: set[str]) -> 
     method, params, rid = request.get("method"), request.get("params", []), request.get("id")
     if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
         return {"code": 1, "msg": "Invalid value type: expected array of strings", "id": rid}
-    symbols = {p.removesuffix(binance.TRADE_STREAM_SUFFIX).upper() for p in params if p.endswith("@trade")}
     if method == "SUBSCRIBE":
-        sub.symbols |= symbols & markets
+        sub.streams |= known_streams(params, markets)
     elif method == "UNSUBSCRIBE":
-        sub.symbols -= symbols
+        sub.streams -= set(params)
     elif method == "LIST_SUBSCRIPTIONS":
-        return {"result": sorted(binance.trade_stream(s) for s in sub.symbols), "id": rid}
+        return {"result": sorted(sub.streams), "id": rid}
     else:
         return {"code": 2, "msg": "Invalid request", "id": rid}
     return {"result": None, "id": rid}
+
+
+def known_streams(streams: list[str], markets: set[str]) -> set[str]:
+    """The trade and aggTrade streams among ``streams`` whose symbol the fake trades."""
+    return {s for s in streams if s.endswith(STREAM_SUFFIXES) and stream_symbol(s) in markets}

@@ -100,3 +100,31 @@ def test_ignoring_a_429_earns_a_418_and_weights_are_reported() -> None:
     fresh = RestApi(FakeBinance(["BTCUSDT"]).ledger)
     assert fresh.answer(binance.HISTORICAL_TRADES_PATH, {"symbol": "NOPE"})[:1] == (400,)
     assert orjson.loads(fresh.answer(binance.HISTORICAL_TRADES_PATH, {"symbol": "NOPE"})[2])["code"] == -1121
+
+
+async def test_agg_trade_streams_carry_the_aggregates_rest_serves(fake: FakeBinance) -> None:
+    streams = "btcusdt@aggTrade/btcusdt@trade/ethusdt@aggTrade"
+    async with connect(f"{fake.ws_url}/stream?streams={streams}", max_queue=None) as ws:
+        await fake.wait_for_subscribers(2)
+        await fake.play(Scenario(count=5_000, rate=50_000, burst_every=1_000, burst_size=300, agg_trades=True))
+        expected = fake.aggregates_made + len(fake.ledger.ids("BTCUSDT"))
+        messages = [orjson.loads(await ws.recv()) for _ in range(expected)]
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(ws.recv(), 0.2)
+    aggregates = [m["data"] for m in messages if m["stream"] == "btcusdt@aggTrade"]
+    assert {m["stream"] for m in messages} == set(streams.split("/"))
+    assert set(aggregates[0]) == {"e", "E", "s", "a", "p", "q", "f", "l", "T", "m", "M"}
+    rest = BinanceRest(fake.rest_url)
+    served = await rest.get(binance.AGG_TRADES_PATH, {"symbol": "BTCUSDT", "fromId": "500", "limit": "1000"})
+    rest.close()
+    assert [{k: a[k] for k in served[0]} for a in aggregates[: len(served)]] == served
+    assert [i for a in aggregates for i in range(a["f"], a["l"] + 1)] == fake.ledger.ids("BTCUSDT")
+    assert any(a["l"] > a["f"] for a in aggregates)
+
+
+def test_exchange_info_lists_price_and_lot_filters() -> None:
+    status, _, body = RestApi(FakeBinance(["BTCUSDT"]).ledger).answer(binance.EXCHANGE_INFO_PATH, {})
+    (symbol,) = orjson.loads(body)["symbols"]
+    assert status == 200
+    assert [f["filterType"] for f in symbol["filters"]] == ["PRICE_FILTER", "LOT_SIZE"]
+    assert symbol["filters"][0]["tickSize"] == "0.01000000"
