@@ -4,7 +4,8 @@
     python -m bench.compare --quick    # a smoke run of ~15 min (to a temporary folder unless --out)
 
 Contenders, one after another against the same fake exchange and the same real influxd, each run in a bucket
-of its own: ``pricecap collect`` as shipped, and with ``--flush-interval-ms 100`` (its latency knob); (a) the
+of its own: ``pricecap collect`` as shipped, and with ``--flush-interval-ms 100`` (its latency knob; also
+``pricecap-50ms`` on request, ``--contenders``); (a) the
 seed's design, one synchronous insert per trade (``bench.contenders.seed``); (b) one ``Point`` per trade into
 influxdb-client's default batching WriteApi (``bench.contenders.batching``); (c) cryptofeed 2.4.1 with its
 InfluxDB backend, in a venv of its own built from its sdist (``bench.contenders.cryptofeed_runner``).
@@ -124,6 +125,9 @@ def contenders(names: Sequence[str]) -> list[Contender]:
         "pricecap": lambda: Contender("pricecap", "pricecap", _pricecap()),
         "pricecap-100ms": lambda: Contender(
             "pricecap-100ms", "pricecap --flush-interval-ms 100", _pricecap("--flush-interval-ms", "100")
+        ),
+        "pricecap-50ms": lambda: Contender(
+            "pricecap-50ms", "pricecap --flush-interval-ms 50", _pricecap("--flush-interval-ms", "50")
         ),
         "seed": lambda: Contender("seed", "(a) seed: insert per trade", _script("bench.contenders.seed")),
         "batching": lambda: Contender(

@@ -125,6 +125,7 @@ def collect(
         rest_url=rest_url or binance.REST_BASE_URLS[source],
         streams_per_connection=streams_per_connection,
         chunk_lines=chunk_lines,
+        chunk_interval_s=min(0.1, flush_interval_ms / 1000),  # a short flush interval is a latency request
         health_interval_s=health_interval,
         metrics_host=metrics_host,
         metrics_port=metrics_port or None,
