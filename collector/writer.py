@@ -87,6 +87,7 @@ class ChunkWriter:
             error_callback=self._given_up,
             retry_callback=self._retried,
         )
+        self._replay_api = self._client.write_api(write_options=SYNCHRONOUS)
 
     @property
     def pending(self) -> int:
@@ -115,7 +116,7 @@ class ChunkWriter:
         """
         if self.spool is None or (body := self.spool.peek()) is None:
             return None
-        self._client.write_api(write_options=SYNCHRONOUS).write(bucket=self.settings.bucket, record=body)
+        self._replay_api.write(bucket=self.settings.bucket, record=body)
         self.spool.commit(body)
         counts = symbols_in(body)
         with self.stats.lock:

@@ -106,7 +106,6 @@ def price_at(
         pairs += list(read_instants(file_, symbol))
     if not symbol and any(not s for s, _ in pairs):
         raise click.UsageError("give SYMBOL, or a --file with a symbol column")
-    times.parse_duration(lookback)
     with Prices(settings, exchange) as prices:
         if len(pairs) == 1:
             answers: list[PriceAt | None] = [prices.price_at(*pairs[0], lookback=lookback, nearest=nearest)]
