@@ -21,7 +21,6 @@ from grafana.panels import (
 )
 
 LAST_PRICE_LOOKBACK: Final = "30d"
-NOT_YET: Final = " The collector writes this field once the zero-loss work lands; until then the panel shows no data."
 VARIABLES: Final = (textbox("bucket", "Bucket", "trades"), constant("exchange", "binance"))
 
 
@@ -158,14 +157,14 @@ def collector_health() -> Json:
             "Trade ids repaired per minute",
             Grid(16, 13, 8, 8),
             [rate("ids_repaired", "1m")],
-            "Missing trades fetched from REST to fill gaps (field ids_repaired, queries/health_rate.flux)." + NOT_YET,
+            "Missing trades fetched from REST to fill gaps (field ids_repaired, queries/health_rate.flux).",
             bars=True,
         ),
         timeseries(
             "Spool size",
             Grid(0, 21, 8, 8),
             [highest("spool_bytes")],
-            "Bytes of writes waiting on disk for InfluxDB (field spool_bytes, queries/health.flux)." + NOT_YET,
+            "Bytes of writes waiting on disk for InfluxDB (field spool_bytes, queries/health.flux).",
             unit="bytes",
         ),
         timeseries(

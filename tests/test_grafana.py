@@ -61,7 +61,7 @@ def trades() -> list[model.Trade]:
 
 
 def health_lines() -> list[str]:
-    """A health point every 10 s whose counters grow at known rates (and the fields of the zero-loss work)."""
+    """A health point every 10 s whose counters grow at known rates."""
     return [
         model.encode_health(
             INSTANCE,
