@@ -4,11 +4,10 @@
     python -m bench.compare --quick    # a smoke run of ~15 min (to a temporary folder unless --out)
 
 Contenders, one after another against the same fake exchange and the same real influxd, each run in a bucket
-of its own: ``pricecap collect`` as shipped, and with ``--flush-interval-ms 100`` (its latency knob; also
-``pricecap-50ms`` on request, ``--contenders``); (a) the
-seed's design, one synchronous insert per trade (``bench.contenders.seed``); (b) one ``Point`` per trade into
-influxdb-client's default batching WriteApi (``bench.contenders.batching``); (c) cryptofeed 2.4.1 with its
-InfluxDB backend, in a venv of its own built from its sdist (``bench.contenders.cryptofeed_runner``).
+of its own: ``pricecap collect`` as shipped; (a) the seed's design, one synchronous insert per trade
+(``bench.contenders.seed``); (b) one ``Point`` per trade into influxdb-client's default batching WriteApi
+(``bench.contenders.batching``); (c) cryptofeed 2.4.1 with its InfluxDB backend, in a venv of its own built
+from its sdist (``bench.contenders.cryptofeed_runner``).
 
 1. Throughput: rising rates (``--rates``, each twice the last by default), ``--duration`` s each over 8
    symbols, trades framed before timing starts. A contender gets up to 30 s after the last frame (less when
@@ -16,7 +15,8 @@ InfluxDB backend, in a venv of its own built from its sdist (``bench.contenders.
    not stored by then is lost. A rate is *sustained* when nothing is lost and the last trade was stored within
    2 s of the last frame; the climb stops at the first rate that is not, which is twice the highest sustained
    one (run separately when it is not in ``--rates``).
-2. Latency: one symbol at 200 trades/s; a probe polls the newest stored id every 50 ms.
+2. Latency: one symbol at 200 trades/s; a probe (one Flux ``last()``, a few ms) polls the newest stored id
+   every 10 ms.
 3. Faults at 500 trades/s over 3 symbols: every connection dropped mid-stream; influxd killed for
    ``--outage`` s and restarted on the same data and port. Lost = trades made (by the fake) but not stored.
 
@@ -50,6 +50,7 @@ from bench.common import cpu_s, table
 from bench.compare_report import Fault, Outcome, Step, chart, markdown
 from bench.harness import (
     CRYPTOFEED,
+    PROBE_EVERY_S,
     REPO,
     Bench,
     Process,
@@ -93,9 +94,9 @@ def _symbol_args(symbols: Sequence[str]) -> list[str]:
     return [a for s in symbols for a in ("--symbol", s)]
 
 
-def _pricecap(*options: str) -> Command:
+def _pricecap() -> Command:
     def command(fake: FakeBinance, symbols: Sequence[str], folder: Path) -> list[str]:
-        return pricecap_collect(fake, symbols, "--metrics-port", "0", "--spool-dir", str(folder / "spool"), *options)
+        return pricecap_collect(fake, symbols, "--metrics-port", "0", "--spool-dir", str(folder / "spool"))
 
     return command
 
@@ -123,12 +124,6 @@ def contenders(names: Sequence[str]) -> list[Contender]:
     """The contenders asked for, in that order (cryptofeed's venv is made here when it is one of them)."""
     known = {
         "pricecap": lambda: Contender("pricecap", "pricecap", _pricecap()),
-        "pricecap-100ms": lambda: Contender(
-            "pricecap-100ms", "pricecap --flush-interval-ms 100", _pricecap("--flush-interval-ms", "100")
-        ),
-        "pricecap-50ms": lambda: Contender(
-            "pricecap-50ms", "pricecap --flush-interval-ms 50", _pricecap("--flush-interval-ms", "50")
-        ),
         "seed": lambda: Contender("seed", "(a) seed: insert per trade", _script("bench.contenders.seed")),
         "batching": lambda: Contender(
             "batching", "(b) influxdb-client batching, Point per trade", _script("bench.contenders.batching")
@@ -246,10 +241,9 @@ class Arena:
             FakeBinance([symbol], first_id=1) as fake,
             self._running(contender, fake, [symbol], "latency") as (_, settings),
         ):
-            newest = partial(
-                newest_id, settings, contender.symbol_tag(symbol), contender.measurement, contender.id_field
-            )
-            result = await latency(fake, scenario, newest, first_id=1)
+            tag = contender.symbol_tag(symbol)
+            with newest_id(settings, tag, contender.measurement, contender.id_field) as newest:
+                result = await latency(fake, scenario, newest, first_id=1)
         _progress({"contender": contender.name, **result})
         p99 = result["p99_s"]
         assert isinstance(p99, float)
@@ -343,7 +337,8 @@ def write_report(record: Record, out: Path) -> None:
         f"*Sustained*: nothing lost and the last trade stored within 2 s of the last frame. *Lost*: not stored "
         f"{config.drain_timeout_s:.0f} s after the last frame (or once the count stood still for 10 s) and a "
         f"clean SIGTERM stop. CPU and RSS are the contender's own process at its highest sustained rate; latency "
-        f"is from the fake sending a trade to a Flux probe (every 50 ms) seeing it, one symbol at "
+        f"is from the fake sending a trade to the end of the first Flux probe that saw it (one `last()` query "
+        f"every {PROBE_EVERY_S * 1000:.0f} ms), one symbol at "
         f"{config.latency_rate:,} trades/s. Faults at {config.fault_rate:,} trades/s over 3 symbols: every "
         f"connection dropped mid-stream, and influxd killed (SIGKILL) for {config.outage_s:.0f} s then restarted "
         f"on the same data and port. cryptofeed counts aggregates (its stream is `@aggTrade`)."
@@ -364,7 +359,7 @@ async def _compare_until_stopped(bench: Bench, config: Config, chosen: Sequence[
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="short runs: a smoke test of a few minutes")
-    parser.add_argument("--contenders", default="pricecap,pricecap-100ms,seed,batching,cryptofeed")
+    parser.add_argument("--contenders", default="pricecap,seed,batching,cryptofeed")
     parser.add_argument("--rates", help="comma-separated offered rates (trades/s), rising")
     parser.add_argument("--duration", type=float, help="seconds per rate")
     parser.add_argument("--outage", type=float, help="seconds influxd stays down (0: no outage run)")

@@ -33,9 +33,11 @@ from(bucket: params.bucket) |> range(start: 0)
 NEWEST_FLUX = """
 from(bucket: params.bucket) |> range(start: -1h)
   |> filter(fn: (r) => r._measurement == params.measurement and r.symbol == params.symbol and r._field == params.field)
-  |> map(fn: (r) => ({r with _value: int(v: r._value)}))
-  |> max()
+  |> last()
 """
+
+PROBE_EVERY_S = 0.01
+"""Latency probes' pace: the probe's own query (a few ms) plus this bounds the measurement's resolution."""
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -154,12 +156,24 @@ def stored_count(settings: InfluxSettings, measurement: str, field: str) -> int:
     return sum(int(r.get_value()) for t in tables for r in t.records)
 
 
-def newest_id(settings: InfluxSettings, symbol: str, measurement: str = model.MEASUREMENT, field: str = "") -> int:
-    """The highest id stored in the last hour for the series tagged ``symbol`` (0 when none)."""
+@contextmanager
+def newest_id(
+    settings: InfluxSettings, symbol: str, measurement: str = model.MEASUREMENT, field: str = ""
+) -> Iterator[Callable[[], int]]:
+    """A probe: called, it returns the id of the newest point stored in the last hour for the series tagged
+    ``symbol`` (0 when none); in the fake's streams ids rise with time, so that is the highest id stored.
+    ``last()`` runs inside the storage engine (a few ms; converting ids to int first, as cryptofeed's string
+    ids would need, costs ~120 ms a probe), and one client stays open, so a probe costs one query."""
     values = {"bucket": settings.bucket, "measurement": measurement, "field": field or model.FIELD_TRADE_ID}
+    params = flux.params({**values, "symbol": symbol})
     with connect(settings) as client:
-        tables = client.query_api().query(NEWEST_FLUX, params=flux.params({**values, "symbol": symbol}))
-    return max((int(r.get_value()) for t in tables for r in t.records), default=0)
+        query_api = client.query_api()
+
+        def probe() -> int:
+            tables = query_api.query(NEWEST_FLUX, params=params)
+            return max((int(r.get_value()) for t in tables for r in t.records), default=0)
+
+        yield probe
 
 
 async def wait_stored(
@@ -180,9 +194,9 @@ async def wait_stored(
 
 
 async def latency(fake: FakeBinance, scenario: Scenario, newest: Callable[[], int], first_id: int) -> dict[str, object]:
-    """Trade-to-queryable latency of one symbol: play ``scenario`` while a probe polls ``newest`` every 50 ms;
-    a trade's latency runs from the fake sending it to the first probe that saw its id (trades never seen
-    within a minute after the last was sent are left out)."""
+    """Trade-to-queryable latency of one symbol: play ``scenario`` while a probe polls ``newest`` every
+    ``PROBE_EVERY_S``; a trade's latency runs from the fake sending it to the end of the first probe that saw
+    its id (trades never seen within a minute after the last was sent are left out)."""
     probes: list[tuple[float, int]] = []
     last_id = first_id + scenario.count - 1
     playing = asyncio.create_task(fake.play(scenario))
@@ -192,7 +206,7 @@ async def latency(fake: FakeBinance, scenario: Scenario, newest: Callable[[], in
         probes.append((time.time(), seen))
         if seen >= last_id:
             break
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(PROBE_EVERY_S)
     await playing
     latencies: list[float] = []
     probe_index = previous_made = 0

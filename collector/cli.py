@@ -49,9 +49,11 @@ source_option = click.option(
 @click.option("--ws-url", help="WebSocket base URL (overrides --source), e.g. a local fake exchange.")
 @click.option("--rest-url", help="REST base URL (overrides --source).")
 @click.option("--streams-per-connection", default=200, show_default=True, help="Streams per WebSocket (max 1024).")
-@click.option("--chunk-lines", default=2_000, show_default=True, help="Trades per chunk handed to the writer.")
-@click.option("--batch-chunks", default=5, show_default=True, help="Chunks per write request.")
-@click.option("--flush-interval-ms", default=1_000, show_default=True, help="Longest wait before a write request.")
+@click.option("--chunk-lines", default=10_000, show_default=True, help="Most trades in one write request.")
+@click.option("--linger-ms", default=0.0, show_default=True, help="Wait for more trades before an idle write.")
+@click.option(
+    "--flush-interval-ms", default=1_000, show_default=True, help="Longest wait while every write worker is busy."
+)
 @click.option("--write-workers", default=2, show_default=True, help="Concurrent write requests.")
 @click.option("--max-pending", default=500_000, show_default=True, help="Unconfirmed trades before reading pauses.")
 @click.option(
@@ -96,7 +98,7 @@ def collect(
     rest_url: str | None,
     streams_per_connection: int,
     chunk_lines: int,
-    batch_chunks: int,
+    linger_ms: float,
     flush_interval_ms: int,
     write_workers: int,
     max_pending: int,
@@ -125,7 +127,8 @@ def collect(
         rest_url=rest_url or binance.REST_BASE_URLS[source],
         streams_per_connection=streams_per_connection,
         chunk_lines=chunk_lines,
-        chunk_interval_s=min(0.1, flush_interval_ms / 1000),  # a short flush interval is a latency request
+        linger_s=linger_ms / 1000,
+        flush_interval_s=flush_interval_ms / 1000,
         health_interval_s=health_interval,
         metrics_host=metrics_host,
         metrics_port=metrics_port or None,
@@ -133,8 +136,6 @@ def collect(
         spool_max_bytes=spool_max_mb * 2**20,
         repair_window_s=0 if repair_window.strip() == "0" else parse_duration(repair_window) / 1e9,
         writer=WriterOptions(
-            batch_chunks=batch_chunks,
-            flush_interval_ms=flush_interval_ms,
             write_workers=write_workers,
             max_pending=max_pending,
             max_retry_time_ms=int(retry_for * 1000),

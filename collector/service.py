@@ -39,6 +39,7 @@ from queries.api import Prices
 log = logging.getLogger(__name__)
 CHECKPOINT_FILE = "checkpoint.json"
 CHECKPOINT_INTERVAL_S = 1.0
+HOUSEKEEPING_TICK_S = 0.1
 
 
 class CollectorConfig(BaseModel):
@@ -51,8 +52,12 @@ class CollectorConfig(BaseModel):
     ws_url: str = binance.WS_BASE_URLS["production"]
     rest_url: str = binance.REST_BASE_URLS["production"]
     streams_per_connection: int = Field(default=200, ge=1, le=binance.MAX_STREAMS_PER_CONNECTION)
-    chunk_lines: int = Field(default=2_000, ge=1)
-    chunk_interval_s: float = Field(default=0.1, gt=0)
+    chunk_lines: int = Field(default=10_000, ge=1)
+    """The most trades in one write request."""
+    linger_s: float = Field(default=0.0, ge=0)
+    """How long a trade that finds a write worker free waits for others to join its request."""
+    flush_interval_s: float = Field(default=1.0, gt=0)
+    """The longest trades wait to be handed over while every write worker is busy (slow or retrying)."""
     health_interval_s: float = Field(default=10.0, gt=0)
     metrics_host: str = "127.0.0.1"
     metrics_port: int | None = 9108
@@ -85,6 +90,9 @@ class Collector:
         self._checkpoint_path = config.spool_dir / CHECKPOINT_FILE if config.spool_dir else None
         self._target = f"{settings.url} {settings.org} {settings.bucket} {model.EXCHANGE_BINANCE} {config.rest_url}"
         self._samples_left = 5
+        self._armed = False
+        """A write worker is free and no hand-over is scheduled: the next trade schedules one."""
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def resolve_symbols(self) -> list[str]:
         """The symbols to collect: the configured ones, or every trading spot symbol."""
@@ -105,7 +113,9 @@ class Collector:
             self.spool = Spool(self.config.spool_dir, self.config.spool_max_bytes)
         await self._resume()
         registry, lag = registry_for(self.stats)
-        self.writer = ChunkWriter(self.settings, self.config.writer, self.stats, lag, self.spool)
+        self._loop = asyncio.get_running_loop()
+        self.writer = ChunkWriter(self.settings, self.config.writer, self.stats, lag, self.spool, self._room_freed)
+        self._armed = True
         if self.config.metrics_port is not None:
             self.endpoints = Endpoints(self.config.metrics_host, self.config.metrics_port, registry, self.health)
             self.endpoints.start()
@@ -170,8 +180,12 @@ class Collector:
         event = self.decoder.decode(frame)
         if type(event) is TradeEvent:
             pipeline = self.pipeline
-            if pipeline.add(event) and pipeline.full():
-                self._flush_chunk()
+            if pipeline.add(event):
+                if pipeline.full():
+                    self._flush_chunk()
+                elif self._armed:
+                    self._armed = False
+                    self._schedule_hand_over()
             return True
         if isinstance(event, ShutdownEvent):
             return False
@@ -188,13 +202,41 @@ class Collector:
         if chunk is not None and self.writer is not None:
             self.writer.submit(chunk)
 
+    def _schedule_hand_over(self) -> None:
+        """Hand over after the frames already read are added (and ``linger_s``), so a burst shares a request."""
+        assert self._loop is not None
+        if self.config.linger_s:
+            self._loop.call_later(self.config.linger_s, self._hand_over)
+        else:
+            self._loop.call_soon(self._hand_over)
+
+    def _hand_over(self) -> None:
+        """Group commit: while a write worker is free, what is buffered goes out now; when none is, trades
+        gather until one frees up (``_room_freed``) or the chunk is full. A trickle of trades thus gets a
+        request each, and a flood gets requests as large as the workers' pace makes them."""
+        if self.writer is None:
+            return
+        if self.writer.has_room():
+            self._flush_chunk()
+        self._armed = self.writer.has_room()
+
+    def _room_freed(self) -> None:
+        """Called from a write thread when a settled chunk frees a worker."""
+        if self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has closed: nothing left to hand over
+                self._loop.call_soon_threadsafe(self._hand_over)
+
     async def _housekeeping(self, stop: asyncio.Event) -> None:
-        """Flush partial chunks often, log gaps, save the checkpoint, and write the health point."""
+        """Hand over what the workers left waiting for a flush interval, log gaps, save the checkpoint, and
+        write the health point."""
+        next_flush = time.monotonic() + self.config.flush_interval_s
         next_health = time.monotonic() + self.config.health_interval_s
         next_checkpoint = time.monotonic() + CHECKPOINT_INTERVAL_S
         while not stop.is_set():
-            await asyncio.sleep(self.config.chunk_interval_s)
-            self._flush_chunk()
+            await asyncio.sleep(HOUSEKEEPING_TICK_S)
+            if time.monotonic() >= next_flush:
+                next_flush = time.monotonic() + self.config.flush_interval_s
+                self._flush_chunk()
             for gap in self.pipeline.take_gaps():
                 self.stats.gaps_found += 1
                 log.warning("gap in trade ids", extra={"symbol": gap.symbol, "first": gap.first, "last": gap.last})

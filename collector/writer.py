@@ -1,8 +1,10 @@
 """The sink: chunks of line protocol into InfluxDB through influxdb-client's batching WriteApi.
 
-Each chunk (thousands of trades, pre-joined) is one item for the WriteApi, so its ``batch_size`` counts chunks
-and one request carries up to ``batch_size * chunk_lines`` trades; a per-Point path tops out near 60,000
-trades/s on this kind of machine. Requests go out from ``write_workers`` threads, with urllib3 retries
+Each chunk (pre-joined lines) is one item for the WriteApi and, with ``batch_size=1``, one request: the
+batching happens before, where the collector decides when to hand a chunk over (``collector/service.py``:
+at once while a write worker is free, else when the chunk is full or a worker frees up), so a request
+carries one trade when the collector is idle and up to ``chunk_lines`` under load. A per-Point path tops out
+near 60,000 trades/s on this kind of machine. Requests go out from ``write_workers`` threads, with urllib3 retries
 (exponential backoff with random jitter, as influxdb-client's WritesRetry does it). The callbacks settle each
 chunk: written (counted per symbol, lag observed) or given up on, which sends the request body to the durable
 spool (``collector/spool.py``) for replay once InfluxDB is back; only when the spool is full are trades lost,
@@ -17,6 +19,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,15 +35,17 @@ from pricecap.influx import connect, describe
 from pricecap.settings import InfluxSettings
 
 log = logging.getLogger(__name__)
+WINDOW_MS = 1_000
+"""The WriteApi's batching window; with ``batch_size=1`` each item closes its window at once, so this only
+paces the empty windows the WriteApi's timer makes."""
 
 
 @dataclass(frozen=True)
 class WriterOptions:
     """Tuning of the write path (README: Collector, Tuning)."""
 
-    batch_chunks: int = 5
-    flush_interval_ms: int = 1_000
     write_workers: int = 2
+    """Concurrent requests; while fewer chunks than this are in flight, the writer has room."""
     max_pending: int = 500_000
     gzip: bool = False
     retry_interval_ms: int = 1_000
@@ -60,12 +65,15 @@ class ChunkWriter:
         stats: Stats,
         lag: Histogram | None = None,
         spool: Spool | None = None,
+        on_room: Callable[[], None] | None = None,
     ) -> None:
+        """``on_room`` is called (from a write thread) whenever a settled chunk leaves a write worker free."""
         self.settings = settings
         self.options = options
         self.stats = stats
         self.spool = spool
         self._lag = lag
+        self._on_room = on_room
         self._chunks: dict[int, Chunk] = {}
         self._pinned: dict[int, Chunk] = {}
         self._submitted = 0
@@ -73,8 +81,8 @@ class ChunkWriter:
         self._client = connect(settings, gzip=options.gzip)
         self._api: WriteApi = self._client.write_api(
             write_options=WriteOptions(
-                batch_size=options.batch_chunks,
-                flush_interval=options.flush_interval_ms,
+                batch_size=1,
+                flush_interval=WINDOW_MS,
                 retry_interval=options.retry_interval_ms,
                 max_retries=options.max_retries,
                 max_retry_delay=options.max_retry_delay_ms,
@@ -88,6 +96,10 @@ class ChunkWriter:
             retry_callback=self._retried,
         )
         self._replay_api = self._client.write_api(write_options=SYNCHRONOUS)
+
+    def has_room(self) -> bool:
+        """True while a write worker is free: a chunk handed over now goes out at once."""
+        return len(self._chunks) < self.options.write_workers
 
     @property
     def pending(self) -> int:
@@ -146,6 +158,11 @@ class ChunkWriter:
     def _forget(self, chunks: list[Chunk]) -> None:
         for chunk in chunks:
             self._chunks.pop(chunk.number, None)
+        self._tell_room()
+
+    def _tell_room(self) -> None:
+        if self._on_room is not None and self.has_room():
+            self._on_room()
 
     def _written(self, _conf: tuple[str, str, str], body: Any) -> None:
         chunks = self._settle(body)
@@ -175,6 +192,7 @@ class ChunkWriter:
             return
         for chunk in chunks:
             self._pinned[chunk.number] = self._chunks.pop(chunk.number)
+        self._tell_room()
         self.stats.lost += trades
         log.error(
             "write given up and the spool is full or off: trades lost until a restart repairs them",

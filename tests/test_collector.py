@@ -13,7 +13,6 @@ import orjson
 import pytest
 
 from collector.service import Collector, CollectorConfig
-from collector.writer import WriterOptions
 from fake_binance import FakeBinance, Scenario
 from pricecap import flux
 from pricecap.influx import connect
@@ -38,7 +37,6 @@ def config(fake: FakeBinance, **overrides: object) -> CollectorConfig:
         "ws_url": fake.ws_url,
         "rest_url": fake.rest_url,
         "metrics_port": None,
-        "writer": WriterOptions(flush_interval_ms=200),
         **overrides,
     }
     return CollectorConfig(**values)  # type: ignore[arg-type]
@@ -84,6 +82,29 @@ async def test_every_trade_sent_is_stored_once_with_bursts_and_malformed_frames(
         tables = client.query_api().query(HEALTH, params=flux.params({"bucket": settings.bucket}))
     written = [r.get_value() for t in tables for r in t.records]
     assert written and max(written) == 20_000
+
+
+async def test_a_trickle_is_written_while_idle_without_waiting_for_the_flush_interval(
+    fake: FakeBinance, settings: InfluxSettings
+) -> None:
+    collector = Collector(config(fake, flush_interval_s=3_600.0), settings)
+    stop = asyncio.Event()
+    running = asyncio.create_task(collector.run(stop))
+    await fake.wait_for_subscribers(len(SYMBOLS))
+    await fake.play(Scenario(count=40, rate=20))
+    sent = {s: fake.ledger.ids(s) for s in SYMBOLS}
+    for _ in range(300):  # the housekeeping flush is an hour away: only the idle hand-over can store these
+        if all(stored_ids(settings, s) == ids for s, ids in sent.items()):
+            break
+        await asyncio.sleep(0.1)
+    stored_while_running = {s: stored_ids(settings, s) for s in SYMBOLS}
+    requests = collector.stats.write_batches["success"]
+    stop.set()
+    await asyncio.wait_for(running, 60)
+
+    assert stored_while_running == sent
+    assert sum(len(ids) for ids in sent.values()) == 40
+    assert requests >= 20  # trades 50 ms apart find a worker free: small requests, not one batch
 
 
 def http_get(url: str) -> str:

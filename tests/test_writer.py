@@ -34,7 +34,7 @@ def test_chunks_of_two_symbols_are_written_exactly_once(settings: InfluxSettings
     pipeline = TradePipeline(["BTCUSDT", "ETHUSDT"], chunk_lines=700)
     stats = Stats(pipeline.states)
     registry, lag = registry_for(stats)
-    writer = ChunkWriter(settings, WriterOptions(batch_chunks=3, flush_interval_ms=200), stats, lag)
+    writer = ChunkWriter(settings, WriterOptions(), stats, lag)
     fill(pipeline, writer, "BTCUSDT", range(999_000, 1_004_000), burst=500)
     fill(pipeline, writer, "ETHUSDT", range(1, 2_001), burst=1)
     writer.close()
@@ -53,7 +53,7 @@ def test_a_refused_write_is_counted_as_lost(settings: InfluxSettings) -> None:
     pipeline = TradePipeline(["BTCUSDT"], chunk_lines=10)
     stats = Stats(pipeline.states)
     wrong = settings.model_copy(update={"token": SecretStr("not-the-token")})
-    writer = ChunkWriter(wrong, WriterOptions(flush_interval_ms=50, max_retries=0), stats)
+    writer = ChunkWriter(wrong, WriterOptions(max_retries=0), stats)
     fill(pipeline, writer, "BTCUSDT", range(1, 26), burst=1)
     writer.close()
     assert stats.lost == 25
@@ -65,7 +65,7 @@ def test_a_refused_write_is_counted_as_lost(settings: InfluxSettings) -> None:
 async def test_backpressure_holds_the_reader_until_writes_settle(settings: InfluxSettings) -> None:
     pipeline = TradePipeline(["BTCUSDT"], chunk_lines=100)
     stats = Stats(pipeline.states)
-    writer = ChunkWriter(settings, WriterOptions(max_pending=150, flush_interval_ms=100), stats)
+    writer = ChunkWriter(settings, WriterOptions(max_pending=150), stats)
     fill(pipeline, writer, "BTCUSDT", range(1, 201), burst=1)
     assert writer.pending == 200
     await asyncio.wait_for(writer.wait_for_room(), timeout=30)
