@@ -50,7 +50,7 @@ source_option = click.option(
 @click.option("--rest-url", help="REST base URL (overrides --source).")
 @click.option("--streams-per-connection", default=200, show_default=True, help="Streams per WebSocket (max 1024).")
 @click.option("--chunk-lines", default=10_000, show_default=True, help="Most trades in one write request.")
-@click.option("--linger-ms", default=0.0, show_default=True, help="Wait for more trades before an idle write.")
+@click.option("--linger-ms", default=20.0, show_default=True, help="Least time between idle writes.")
 @click.option(
     "--flush-interval-ms", default=1_000, show_default=True, help="Longest wait while every write worker is busy."
 )

@@ -237,6 +237,10 @@ class TradePipeline:
         self._start_chunk()
         return chunk
 
+    def buffered(self) -> int:
+        """Trades in the chunk being assembled."""
+        return len(self._lines) - 1
+
     def buffered_first_ids(self) -> dict[str, int]:
         """Per symbol, the lowest trade id in the chunk being assembled (not handed to the writer yet)."""
         return dict(self._first_ids)
