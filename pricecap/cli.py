@@ -8,7 +8,6 @@ from typing import Any
 import click
 
 from pricecap import __version__
-from pricecap.influx import check
 from pricecap.options import influx_options
 from pricecap.settings import InfluxSettings
 
@@ -72,5 +71,8 @@ def main() -> None:
 @influx_options
 def check_command(settings: InfluxSettings) -> None:
     """Check the InfluxDB connection: server reachable, token accepted, bucket present."""
+    # Imported here: influxdb_client must not be loaded before a subcommand runs (see collector.cli.without_numpy).
+    from pricecap.influx import check
+
     version = check(settings)
     click.echo(f"ok: InfluxDB {version} at {settings.url}, org {settings.org!r}, bucket {settings.bucket!r}")

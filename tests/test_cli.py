@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import subprocess
 import sys
 
@@ -67,3 +68,15 @@ def test_collect_loads_only_the_collector() -> None:
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_collect_keeps_numpy_out() -> None:
+    probe = (
+        "import sys; from pricecap.cli import main\n"
+        "try: main(['collect', '--config', '/dev/null', '--url', 'http://127.0.0.1:9', '--symbol', 'BTCUSDT'])\n"
+        "except SystemExit: pass\n"
+        "print(sys.modules['numpy'], 'influxdb_client' in sys.modules)"
+    )
+    env = {**os.environ, "INFLUXDB_V2_TOKEN": "t", "INFLUXDB_V2_ORG": "o"}
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=env)
+    assert result.stdout.strip() == "None True", result.stderr
