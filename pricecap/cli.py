@@ -2,15 +2,63 @@
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 import click
 
 from pricecap import __version__
-from pricecap.influx import check
 from pricecap.options import influx_options
 from pricecap.settings import InfluxSettings
 
+# Each subcommand's name and the module that defines it (in its COMMANDS list).
+LAZY_COMMANDS = {
+    "up": "pricecap.up",
+    "status": "pricecap.status",
+    "down": "pricecap.status",
+    "collect": "collector.cli",
+    "import": "collector.history",
+    "backfill": "collector.history",
+    "price-at": "queries.cli",
+    "high-low": "queries.cli",
+    "candles": "queries.cli",
+    "last": "queries.cli",
+    "symbols": "queries.cli",
+    "setup": "queries.cli",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+
+class LazyGroup(click.Group):
+    """A group that imports a subcommand's module only when that command is looked up (click's LazyGroup).
+
+    ``pricecap collect`` is a long-running process whose peak memory is mostly the modules it imported, so it
+    must not load the queries, the plotting or the local stack. ``pricecap --help`` looks every command up to
+    show its short help, and so imports them all.
+    """
+
+    def __init__(self, *args: Any, lazy_commands: dict[str, str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy_commands = lazy_commands
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy_commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module_name = self.lazy_commands.get(cmd_name)
+        if module_name is None:
+            return super().get_command(ctx, cmd_name)
+        commands: list[click.Command] = importlib.import_module(module_name).COMMANDS
+        for command in commands:
+            if command.name == cmd_name:
+                return command
+        raise LookupError(f"{module_name}.COMMANDS has no command {cmd_name!r}")
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy_commands=LAZY_COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="pricecap")
 def main() -> None:
     """Capture every Binance spot trade into InfluxDB 2 and ask it about prices.
@@ -23,19 +71,8 @@ def main() -> None:
 @influx_options
 def check_command(settings: InfluxSettings) -> None:
     """Check the InfluxDB connection: server reachable, token accepted, bucket present."""
+    # Imported here: influxdb_client must not be loaded before a subcommand runs (see collector.cli.without_numpy).
+    from pricecap.influx import check
+
     version = check(settings)
     click.echo(f"ok: InfluxDB {version} at {settings.url}, org {settings.org!r}, bucket {settings.bucket!r}")
-
-
-def _add_commands() -> None:
-    from collector.cli import COMMANDS as COLLECTOR_COMMANDS
-    from collector.history import COMMANDS as HISTORY_COMMANDS
-    from pricecap.status import COMMANDS as STATUS_COMMANDS
-    from pricecap.up import up
-    from queries.cli import COMMANDS as QUERY_COMMANDS
-
-    for command in (up, *STATUS_COMMANDS, *COLLECTOR_COMMANDS, *HISTORY_COMMANDS, *QUERY_COMMANDS):
-        main.add_command(command)
-
-
-_add_commands()

@@ -228,3 +228,6 @@ def in_background(paths: StackPaths) -> bool:
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
+
+
+COMMANDS: list[click.Command] = [up]

@@ -1,6 +1,6 @@
 """The ``pricecap`` commands of the queries, thin wrappers around :class:`queries.api.Prices`.
 
-``pricecap/cli.py`` adds every command in COMMANDS.
+``pricecap/cli.py`` loads the commands in COMMANDS on demand (its LAZY_COMMANDS names them).
 """
 
 from __future__ import annotations

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
+import os
+import subprocess
+import sys
+
 import pytest
 
 from pricecap import __version__
@@ -43,3 +48,35 @@ def test_check_against_the_real_server(settings: InfluxSettings) -> None:
     one_line_error(missing, ExitCode.CONFIG, "has no bucket 'no-such-bucket'")
     wrong = pricecap("check", "--config", "/dev/null", env={**env, "INFLUXDB_V2_TOKEN": "wrong"})
     one_line_error(wrong, ExitCode.UNREACHABLE, "refused the token (401 unauthorized)")
+
+
+def test_lazy_commands_name_every_command_of_their_modules() -> None:
+    from pricecap.cli import LAZY_COMMANDS
+
+    for module_name in set(LAZY_COMMANDS.values()):
+        module = importlib.import_module(module_name)
+        names = {command.name for command in module.COMMANDS}
+        assert names == {name for name, where in LAZY_COMMANDS.items() if where == module_name}
+
+
+def test_collect_loads_only_the_collector() -> None:
+    probe = (
+        "import sys, click; from pricecap.cli import main; "
+        "main.get_command(click.Context(main), 'collect'); "
+        "others = ('queries.cli', 'queries.plot', 'collector.history', 'pricecap.up'); "
+        "print(sorted(m for m in others if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_collect_keeps_numpy_out() -> None:
+    probe = (
+        "import sys; from pricecap.cli import main\n"
+        "try: main(['collect', '--config', '/dev/null', '--url', 'http://127.0.0.1:9', '--symbol', 'BTCUSDT'])\n"
+        "except SystemExit: pass\n"
+        "print(sys.modules['numpy'], 'influxdb_client' in sys.modules)"
+    )
+    env = {**os.environ, "INFLUXDB_V2_TOKEN": "t", "INFLUXDB_V2_ORG": "o"}
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=env)
+    assert result.stdout.strip() == "None True", result.stderr
