@@ -1,14 +1,16 @@
 """Ingest benchmark: the fake exchange at rising trade rates -> ``pricecap collect`` -> the real influxd.
 
     python -m bench.ingest [--rates 25000,50000,100000] [--duration 20] [--symbols 8]
+    python -m bench.ingest --rates "" --latency-rates 200,2000 --linger-ms 0,20,50    # latency against CPU
 
 For each rate: a fresh bucket and collector process; trades are made and framed before timing starts, then
 streamed at the rate for ``--duration`` seconds. Reported: whether every trade was stored (Flux count per
 symbol against what was sent), how long the collector needed after the last frame to confirm everything
 (``drain``; a rate is *sustained* when nothing was lost and the drain stayed under 2 s), CPU seconds per
 million trades of the collector and of influxd (from /proc), and the collector's peak RSS. Then a latency
-phase at ``--latency-rate`` trades/s: a probe polls InfluxDB for the newest stored trade id every 10 ms;
-the latency of a trade is from the moment the fake sent it to the first probe that saw it.
+phase for each of ``--latency-rates`` (trades/s of one symbol) and ``--linger-ms``: a probe polls InfluxDB for
+the newest stored trade id every 10 ms; the latency of a trade is from the moment the fake sent it to the
+first probe that saw it; with it, the share of a core the collector used meanwhile.
 """
 
 from __future__ import annotations
@@ -37,10 +39,17 @@ def written(metrics_port: int) -> int:
 
 
 async def collector(
-    settings: InfluxSettings, fake: FakeBinance, symbols: list[str], metrics_port: int, folder: Path
+    settings: InfluxSettings,
+    fake: FakeBinance,
+    symbols: list[str],
+    metrics_port: int,
+    folder: Path,
+    *options: str,
 ) -> Process:
-    """A running ``pricecap collect`` whose streams are all subscribed."""
-    args = pricecap_collect(fake, symbols, "--metrics-port", str(metrics_port), "--spool-dir", str(folder / "spool"))
+    """A running ``pricecap collect`` (with ``options``) whose streams are all subscribed."""
+    args = pricecap_collect(
+        fake, symbols, "--metrics-port", str(metrics_port), "--spool-dir", str(folder / "spool"), *options
+    )
     process = Process(args, influx_env(settings), folder / "collector.log")
     await process.start()
     await fake.wait_for_subscribers(len(symbols))
@@ -83,16 +92,19 @@ async def throughput(bench: Bench, rate: int, duration: float, symbols: list[str
     }
 
 
-async def latency_phase(bench: Bench, rate: int, duration: float) -> dict[str, object]:
-    """Trade-to-queryable latency at ``rate`` trades/s of one symbol."""
-    settings = bench.bucket(f"latency-{rate}")
+async def latency_phase(bench: Bench, rate: int, linger_ms: float, duration: float) -> dict[str, object]:
+    """Trade-to-queryable latency at ``rate`` trades/s of one symbol, and the collector's CPU meanwhile."""
+    settings = bench.bucket(f"latency-{rate}-{linger_ms:g}")
     async with FakeBinance(["BTCUSDT"], first_id=1) as fake:
-        run = await collector(settings, fake, ["BTCUSDT"], free_port(), bench.workdir(settings.bucket))
+        folder = bench.workdir(settings.bucket)
+        run = await collector(settings, fake, ["BTCUSDT"], free_port(), folder, "--linger-ms", f"{linger_ms:g}")
         scenario = Scenario(count=int(rate * duration), rate=rate)
+        cpu0, started = cpu_s(run.pid), time.monotonic()
         with newest_id(settings, "BTCUSDT") as newest:
             result = await latency(fake, scenario, newest, first_id=1)
+        core = (cpu_s(run.pid) - cpu0) / (time.monotonic() - started)
         await run.stop(300)
-    return result
+    return {"linger_ms": linger_ms, **result, "collector_core_pct": round(100 * core)}
 
 
 async def main() -> None:
@@ -100,19 +112,25 @@ async def main() -> None:
     parser.add_argument("--rates", default="25000,50000,100000,150000")
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--symbols", type=int, default=8)
-    parser.add_argument("--latency-rate", type=int, default=1_000)
+    parser.add_argument("--latency-rates", default="200,2000", help="trades/s of one symbol, comma-separated")
+    parser.add_argument("--linger-ms", default="20", help="the collector's --linger-ms values, comma-separated")
     parser.add_argument("--latency-duration", type=float, default=30.0)
     args = parser.parse_args()
     symbols = [f"SYM{i}USDT" for i in range(args.symbols)]
     with benchmark() as bench:
         rows = []
-        for rate in (int(r) for r in args.rates.split(",")):
+        for rate in (int(r) for r in args.rates.split(",") if r):
             rows.append(await throughput(bench, rate, args.duration, symbols))
             print(table(rows[-1:]), flush=True)
-        print("\nThroughput (" + f"{args.symbols} symbols, {args.duration:.0f} s per rate)\n" + table(rows))
-        if args.latency_duration > 0:
-            result = await latency_phase(bench, args.latency_rate, args.latency_duration)
-            print("\nTrade-to-queryable latency\n" + table([result]))
+        if rows:
+            print("\nThroughput (" + f"{args.symbols} symbols, {args.duration:.0f} s per rate)\n" + table(rows))
+        latencies = []
+        for rate in (int(r) for r in args.latency_rates.split(",") if r):
+            for linger in (float(m) for m in args.linger_ms.split(",")):
+                latencies.append(await latency_phase(bench, rate, linger, args.latency_duration))
+                print(table(latencies[-1:]), flush=True)
+        if latencies:
+            print("\nTrade-to-queryable latency\n" + table(latencies))
 
 
 if __name__ == "__main__":
