@@ -96,7 +96,7 @@ class Outcome:
             "lost at 2x that rate": "not run" if twice is None else twice.overload(),
             "CPU s / M trades": "-" if measured is None else f"{measured.cpu_s_per_m:.1f}",
             "peak RSS": "-" if measured is None else f"{measured.peak_rss_mb:.0f} MiB",
-            "p99 trade-to-queryable": "-" if self.p99_latency_s is None else f"{self.p99_latency_s:.2f} s",
+            "p99 trade-to-queryable": "-" if self.p99_latency_s is None else f"{self.p99_latency_s * 1000:,.0f} ms",
             **{name: str(fault) for name, fault in self.faults.items()},
         }
 
