@@ -23,7 +23,7 @@ from pathlib import Path
 
 from bench.common import cpu_s
 from pricecap.influxd import InfluxdServer, Onboarding, ensure_binary
-from queries.stored import trade_counts
+from queries.api import trade_counts
 
 CACHE = Path(os.environ.get("PRICECAP_CACHE", Path.home() / ".cache" / "pricecap")) / "bench"
 START_US = 1_764_547_200_000_000  # 2025-12-01T00:00:00Z

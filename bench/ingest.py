@@ -26,7 +26,7 @@ from bench.harness import Bench, Process, benchmark, influx_env, latency, newest
 from fake_binance import FakeBinance, Scenario
 from pricecap.influxd import free_port
 from pricecap.settings import InfluxSettings
-from queries.stored import trade_counts
+from queries.api import trade_counts
 
 
 def written(metrics_port: int) -> int:

@@ -39,8 +39,8 @@ from pricecap.errors import NoDataError
 from pricecap.influxd import InfluxdServer, Onboarding, ensure_binary
 from pricecap.settings import InfluxSettings
 from queries import Prices, rollup
+from queries.api import trade_counts
 from queries.models import PriceAt
-from queries.stored import trade_counts
 
 T = TypeVar("T")
 P = ParamSpec("P")

@@ -14,7 +14,7 @@ from pricecap.influxd import healthy
 from pricecap.options import data_dir_option, given_config_path, influx_options, reports_errors
 from pricecap.settings import InfluxSettings
 from pricecap.stack import ManagedServer, StackPaths, clear_stale, read_json, running, terminate
-from queries.stored import trade_counts
+from queries.api import trade_counts
 
 
 @click.command("status")

@@ -310,3 +310,9 @@ def checked_every(every: Duration, span_ns: int) -> flux.FluxValue:
     if span_ns // approx_ns > MAX_WINDOWS:
         raise BadRangeError(f"{every} windows over this range make more than {MAX_WINDOWS:,}: use a larger --every")
     return flux.CalendarDuration(count, unit)
+
+
+def trade_counts(settings: InfluxSettings) -> dict[str, int]:
+    """Stored trades per symbol of the exchange in the settings' bucket (:meth:`Prices.symbols`, one round trip)."""
+    with Prices(settings) as prices:
+        return {info.symbol: info.trades for info in prices.symbols()}

@@ -7,7 +7,6 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 from influxdb_client.client.write_api import SYNCHRONOUS
 
@@ -15,6 +14,7 @@ from pricecap import flux, model
 from pricecap.errors import ExitCode
 from pricecap.influx import connect
 from pricecap.settings import InfluxSettings
+from queries.models import StoredTrade
 
 _STORED = """
 from(bucket: params.bucket)
@@ -25,19 +25,9 @@ from(bucket: params.bucket)
 """
 
 
-@dataclass(frozen=True)
-class StoredTrade:
-    """One stored point, as read back with Flux."""
-
-    time_ns: int
-    trade_id: int
-    price: float
-    qty: float
-    buyer_maker: bool
-
-
 def stored_trades(settings: InfluxSettings, symbol: str) -> list[StoredTrade]:
-    """Every complete stored trade point of ``symbol`` in the settings' bucket, in time order.
+    """Every complete stored trade point of ``symbol`` in the settings' bucket, in time order, read with a
+    query of the tests' own (a pivot of every field), not the product's.
 
     A point that lacks a field is left out: after influxd is killed mid-request it may hold part of a point
     until the collector writes the request again, and such a point is not a stored trade.
@@ -47,6 +37,7 @@ def stored_trades(settings: InfluxSettings, symbol: str) -> list[StoredTrade]:
         records = client.query_api().query_stream(_STORED, params=flux.params(values))
         trades = [
             StoredTrade(
+                symbol=symbol,
                 time_ns=int(record.values["time_ns"]),
                 trade_id=int(record.values[model.FIELD_TRADE_ID]),
                 price=float(record.values[model.FIELD_PRICE]),

@@ -18,7 +18,7 @@ from pricecap import flux
 from pricecap.influx import connect
 from pricecap.influxd import free_port
 from pricecap.settings import InfluxSettings
-from queries.stored import trade_counts
+from queries.api import trade_counts
 from tests.helpers import stored_ids
 
 pytestmark = pytest.mark.integration
