@@ -237,6 +237,7 @@ class Collector:
                 self._loop.call_soon_threadsafe(self._room)
 
     def _room(self) -> None:
+        """In the loop, after a worker freed up: hand over what waits, or re-arm for the next trade."""
         if self._scheduled or self.writer is None:
             return
         if self.pipeline.buffered():
