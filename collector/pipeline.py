@@ -55,6 +55,8 @@ class SymbolState:
     """Closed ranges ``[first, last]`` of ids below ``last_id`` not taken yet, in order."""
     catching_up: bool = False
     """Ids after ``last_id`` may be missing: the repairer reads on from ``last_id + 1``."""
+    catch_ups: int = 0
+    """How many times catching up began: an answer asked for before the latest began proves nothing."""
     repaired: int = 0
 
     def needs_repair(self) -> bool:
@@ -149,11 +151,14 @@ class TradePipeline:
         """Start from a restart: every id up to ``last_id`` is stored; the ones after it are to be caught up."""
         state = self._states[symbol]
         state.last_id, state.missing, state.catching_up = last_id, [], True
+        state.catch_ups += 1
 
     def catch_up(self, symbols: Iterable[str]) -> None:
         """After a reconnect: trades after each symbol's ``last_id`` may have gone by unseen."""
         for symbol in symbols:
-            self._states[symbol].catching_up = True
+            state = self._states[symbol]
+            state.catching_up = True
+            state.catch_ups += 1
 
     def add(self, trade: TradeEvent) -> bool:
         """Take one live trade; False when it is rejected (counted) or a repeat. Gaps go to ``gaps``."""

@@ -3,7 +3,10 @@
 The pipeline says per symbol what is missing (closed ranges below its last id, and whether it is catching up
 after a reconnect or a restart); :class:`Repairer` fetches those ids a page at a time, within the weight budget
 of :class:`~collector.rest.BinanceRest` (which honours 429 ``Retry-After``), and hands them back to the pipeline.
-Backfilled trades are written with the same timestamps as live ones, so a repair is idempotent.
+A symbol catching up first gets one cheap question, its newest trade id (weight 4): a market that stayed
+quiet through a reconnect or a restart, the usual case among hundreds of symbols, is then done without a
+``historicalTrades`` page (weight 25). Backfilled trades are written with the same timestamps as live ones,
+so a repair is idempotent.
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ class Repairer:
         self._flush = flush
         self._settle_s = settle_s
         self._since: dict[str, float] = {}
+        self._behind: set[str] = set()
+        """Symbols catching up whose newest trade id showed trades to fetch."""
         self.unrepairable = 0
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -65,6 +70,7 @@ class Repairer:
         for state in states:
             if not state.needs_repair():
                 self._since.pop(state.symbol, None)
+                self._behind.discard(state.symbol)
             elif now - self._since.setdefault(state.symbol, now) >= self._settle_s:
                 due.append(state)
         return due
@@ -75,17 +81,28 @@ class Repairer:
         if request is None:
             return False
         from_id, limit = request
+        pipeline, catch_ups = self._pipeline(), state.catch_ups
         try:
+            if not state.missing and state.symbol not in self._behind:
+                latest = await self._rest.latest_id(state.symbol)
+                if state.catch_ups != catch_ups:  # the stream reconnected meanwhile: ask again
+                    return True
+                if latest is None or latest < from_id:
+                    pipeline.add_backfilled(state.symbol, [], complete=True)
+                else:
+                    self._behind.add(state.symbol)
+                return True
             trades = await self._rest.trades_from(state.symbol, from_id, limit)
         except RestError as e:
             log.warning("repair request failed", extra={"symbol": state.symbol, "from_id": from_id, "error": str(e)})
             await asyncio.sleep(1.0)
             return True
-        pipeline = self._pipeline()
         if state.missing and (not trades or trades[0].t != from_id):
             self._give_up_on(state, from_id, trades[0].t - 1 if trades else state.missing[0][1])
             return True
-        taken = pipeline.add_backfilled(state.symbol, trades, complete=len(trades) < limit and not state.missing)
+        # a short page reaches the present, unless the stream reconnected while it was asked for
+        complete = len(trades) < limit and not state.missing and state.catch_ups == catch_ups
+        taken = pipeline.add_backfilled(state.symbol, trades, complete=complete)
         if taken:
             self._flush()
             log.info("ids repaired", extra={"symbol": state.symbol, "from_id": from_id, "trades": taken})
