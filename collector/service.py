@@ -256,6 +256,8 @@ class Collector:
             if time.monotonic() >= next_flush:
                 next_flush = time.monotonic() + self.config.flush_interval_s
                 self._flush_chunk()
+                if self.writer is not None:
+                    self.writer.requeue_pinned()
             for gap in self.pipeline.take_gaps():
                 self.stats.gaps_found += 1
                 log.warning("gap in trade ids", extra={"symbol": gap.symbol, "first": gap.first, "last": gap.last})

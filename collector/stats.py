@@ -31,6 +31,8 @@ class Stats:
     write_batches: Counter[str] = field(default_factory=Counter)
     write_retries: int = 0
     lost: int = 0
+    """Trades neither written nor spooled (the spool was full), held to be written again."""
+    requeued: int = 0
     reconnects: Counter[str] = field(default_factory=Counter)
     connections_up: int = 0
     connections_total: int = 0
@@ -78,10 +80,13 @@ class StatsCollector(Collector):
         yield labelled("pricecap_write_batches", "Write requests by outcome", "outcome", batches)
         yield labelled("pricecap_reconnects", "Reconnections by cause", "cause", dict(s.reconnects))
         yield CounterMetricFamily("pricecap_write_retries", "Write requests retried", value=s.write_retries)
-        yield CounterMetricFamily(
+        yield GaugeMetricFamily(
             "pricecap_trades_lost",
-            "Trades neither written nor spooled (spool full); a restart repairs them",
+            "Trades neither written nor spooled (spool full), held until InfluxDB takes writes again",
             value=s.lost,
+        )
+        yield CounterMetricFamily(
+            "pricecap_trades_requeued", "Trades once left unwritten, handed to the writer again", value=s.requeued
         )
         yield CounterMetricFamily("pricecap_gaps", "Gaps in trade ids found", value=s.gaps_found)
         yield labelled("pricecap_ids_repaired", "Missed trade ids fetched from REST", "symbol",

@@ -7,9 +7,11 @@ carries one trade when the collector is idle and up to ``chunk_lines`` under loa
 near 60,000 trades/s on this kind of machine. Requests go out from ``write_workers`` threads, with urllib3 retries
 (exponential backoff with random jitter, as influxdb-client's WritesRetry does it). The callbacks settle each
 chunk: written (counted per symbol, lag observed) or given up on, which sends the request body to the durable
-spool (``collector/spool.py``) for replay once InfluxDB is back; only when the spool is full are trades lost,
-counted and logged, and their chunks stay *pinned* so that the checkpoint never passes them (a restart repairs
-them from REST). Memory is bounded: :meth:`ChunkWriter.wait_for_room` holds the reader back while more than
+spool (``collector/spool.py``) for replay once InfluxDB is back. Only when the spool is full are trades left
+unwritten: counted (``lost``) and logged, their chunks stay *pinned* in memory so that the checkpoint never
+passes them, and once a write succeeds again they are handed to the WriteApi once more
+(:meth:`ChunkWriter.requeue_pinned`); should the process stop first, the next start repairs them from REST.
+Memory is bounded: :meth:`ChunkWriter.wait_for_room` holds the reader back while more than
 ``max_pending`` trades are unconfirmed.
 """
 
@@ -76,6 +78,8 @@ class ChunkWriter:
         self._on_room = on_room
         self._chunks: dict[int, Chunk] = {}
         self._pinned: dict[int, Chunk] = {}
+        self._requests_written = 0
+        self._written_when_pinned = 0
         self._submitted = 0
         self._settled = 0
         self._client = connect(settings, gzip=options.gzip)
@@ -165,6 +169,7 @@ class ChunkWriter:
             self._on_room()
 
     def _written(self, _conf: tuple[str, str, str], body: Any) -> None:
+        self._requests_written += 1
         chunks = self._settle(body)
         self._forget(chunks)
         now = time.time()
@@ -192,12 +197,30 @@ class ChunkWriter:
             return
         for chunk in chunks:
             self._pinned[chunk.number] = self._chunks.pop(chunk.number)
+        self._written_when_pinned = self._requests_written
         self._tell_room()
-        self.stats.lost += trades
+        with self.stats.lock:
+            self.stats.lost += trades
         log.error(
-            "write given up and the spool is full or off: trades lost until a restart repairs them",
+            "write given up and the spool is full or off: trades held until InfluxDB takes writes again",
             extra={"trades": trades, "error": reason},
         )
+
+    def requeue_pinned(self) -> int:
+        """Hand the chunks left unwritten with the spool full to the WriteApi again, once a write has succeeded
+        since the last of them was refused (InfluxDB takes writes again); the trades handed over."""
+        if not self._pinned or self._requests_written == self._written_when_pinned:
+            return 0
+        chunks = [self._pinned[number] for number in list(self._pinned)]  # a chunk pinned meanwhile waits
+        trades = sum(c.size for c in chunks)
+        with self.stats.lock:
+            self.stats.lost -= trades
+            self.stats.requeued += trades
+        for chunk in chunks:
+            self.submit(chunk)  # in flight before it stops being pinned, so the checkpoint holds throughout
+            self._pinned.pop(chunk.number, None)
+        log.warning("trades left unwritten with the spool full are written again", extra={"trades": trades})
+        return trades
 
     def _retried(self, _conf: tuple[str, str, str], _body: Any, error: Exception) -> None:
         self.stats.write_retries += 1

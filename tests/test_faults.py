@@ -209,7 +209,39 @@ async def test_influxd_killed_for_30_s_loses_nothing(fake: FakeBinance, tmp_path
         assert collector.logged("write given up, spooled for replay"), "retries of 5 s cannot outlast 30 s"
         assert collector.logged("spooled batch replayed")
         assert not collector.logged(
-            "write given up and the spool is full or off: trades lost until a restart repairs them"
+            "write given up and the spool is full or off: trades held until InfluxDB takes writes again"
         )
+    finally:
+        server.stop()
+
+
+async def test_trades_refused_with_the_spool_full_are_written_once_influxd_is_back(
+    fake: FakeBinance, tmp_path: Path
+) -> None:
+    server = InfluxdServer(ensure_binary(), tmp_path / "influxd", free_port())
+    server.start()
+    try:
+        settings = server.onboard(Onboarding.generate())
+        scenario = Scenario(count=50_000, rate=RATE)  # 20 s of trades, 12 s of them with influxd down
+        spool = tmp_path / "spool"
+        # trades gather for 2 s while the writers retry: requests of ~5,000 trades, given up after 1 s each
+        options = ("--retry-for", "1", "--spool-max-mb", "1", "--flush-interval-ms", "2000")
+        collector = CollectorProcess(settings, fake, spool, *options)
+        await collector.start()
+        await fake.wait_for_subscribers(len(SYMBOLS))
+        playing = asyncio.create_task(fake.play(scenario))
+        await asyncio.sleep(3.0)
+        await asyncio.to_thread(server.kill)
+        await asyncio.sleep(12.0)  # ~30,000 trades: about 3 MB of requests for a 1 MiB spool
+        await asyncio.to_thread(server.start)
+        await playing
+        await all_stored(settings, fake)
+        await collector.stop()  # one process throughout: no restart repairs anything here
+        await assert_exact(settings, fake)
+        assert collector.logged(
+            "write given up and the spool is full or off: trades held until InfluxDB takes writes again"
+        )
+        assert collector.logged("trades left unwritten with the spool full are written again")
+        assert collector.logged("collector stopped")[0]["lost"] == 0
     finally:
         server.stop()
