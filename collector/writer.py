@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -82,6 +83,8 @@ class ChunkWriter:
         self._written_when_pinned = 0
         self._submitted = 0
         self._settled = 0
+        self._counts_lock = threading.Lock()
+        """Guards ``_submitted`` and ``_settled``: the loop and the write threads both change them."""
         self._client = connect(settings, gzip=options.gzip)
         self._api: WriteApi = self._client.write_api(
             write_options=WriteOptions(
@@ -107,13 +110,14 @@ class ChunkWriter:
 
     @property
     def pending(self) -> int:
-        """Trades handed to the WriteApi and not settled yet."""
+        """Trades handed to the WriteApi and not settled yet, and trades held after a full spool."""
         return self._submitted - self._settled
 
     def submit(self, chunk: Chunk) -> None:
         """Hand one chunk to the WriteApi (returns at once; the chunk is settled by a callback)."""
         self._chunks[chunk.number] = chunk
-        self._submitted += chunk.size
+        with self._counts_lock:
+            self._submitted += chunk.size
         self.stats.pending = self.pending
         self._api.write(bucket=self.settings.bucket, record=chunk.body())
 
@@ -155,7 +159,8 @@ class ChunkWriter:
 
     def _settle(self, body: bytes | str) -> list[Chunk]:
         chunks = [c for n in chunk_numbers(body) if (c := self._chunks.get(n)) is not None]
-        self._settled += sum(c.size for c in chunks)
+        with self._counts_lock:
+            self._settled += sum(c.size for c in chunks)
         self.stats.pending = self.pending
         return chunks
 
@@ -197,6 +202,9 @@ class ChunkWriter:
             return
         for chunk in chunks:
             self._pinned[chunk.number] = self._chunks.pop(chunk.number)
+        with self._counts_lock:
+            self._settled -= trades  # held, not settled: they count toward max_pending, so memory stays bounded
+        self.stats.pending = self.pending
         self._written_when_pinned = self._requests_written
         self._tell_room()
         with self.stats.lock:
@@ -217,6 +225,8 @@ class ChunkWriter:
             self.stats.lost -= trades
             self.stats.requeued += trades
         for chunk in chunks:
+            with self._counts_lock:
+                self._settled += chunk.size  # submit counts it as unconfirmed again
             self.submit(chunk)  # in flight before it stops being pinned, so the checkpoint holds throughout
             self._pinned.pop(chunk.number, None)
         log.warning("trades left unwritten with the spool full are written again", extra={"trades": trades})
