@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from collector import binance
 from collector.pipeline import TradePipeline
@@ -11,6 +12,18 @@ from collector.rest import BinanceRest
 from fake_binance import FakeBinance, Scenario
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
+
+
+async def repair_until_done(pipeline: TradePipeline, rest: BinanceRest, flush: Callable[[], None]) -> None:
+    """Run a repairer until no symbol needs repair (or 30 s have passed: the assertions then show what is left)."""
+    stop = asyncio.Event()
+    repairing = asyncio.create_task(Repairer(lambda: pipeline, rest, flush, settle_s=0.0).run(stop))
+    for _ in range(300):
+        if not any(state.needs_repair() for state in pipeline.states.values()):
+            break
+        await asyncio.sleep(0.1)
+    stop.set()
+    await repairing
 
 
 async def test_a_quiet_market_costs_one_cheap_question_and_a_market_that_moved_is_fetched() -> None:
@@ -28,14 +41,7 @@ async def test_a_quiet_market_costs_one_cheap_question_and_a_market_that_moved_i
             taken.extend(chunk.lines[1:])
 
         rest = BinanceRest(fake.rest_url)
-        stop = asyncio.Event()
-        repairing = asyncio.create_task(Repairer(lambda: pipeline, rest, flush, settle_s=0.0).run(stop))
-        for _ in range(300):
-            if not any(state.needs_repair() for state in pipeline.states.values()):
-                break
-            await asyncio.sleep(0.1)
-        stop.set()
-        await repairing
+        await repair_until_done(pipeline, rest, flush)
         rest.close()
 
     assert fake.rest.requests.count(binance.AGG_TRADES_PATH) == 2
@@ -60,14 +66,7 @@ async def test_a_reconnect_while_the_question_is_asked_asks_again() -> None:
             return answer
 
         rest.latest_id = reconnect_meanwhile  # type: ignore[method-assign]
-        stop = asyncio.Event()
-        repairing = asyncio.create_task(Repairer(lambda: pipeline, rest, lambda: None, settle_s=0.0).run(stop))
-        for _ in range(300):
-            if not any(state.needs_repair() for state in pipeline.states.values()):
-                break
-            await asyncio.sleep(0.1)
-        stop.set()
-        await repairing
+        await repair_until_done(pipeline, rest, lambda: None)
         rest.close()
 
     assert fake.rest.requests.count(binance.AGG_TRADES_PATH) == 3  # the first symbol was asked twice
