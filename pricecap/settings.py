@@ -61,7 +61,13 @@ class InfluxSettings(BaseModel):
     def environment(self) -> dict[str, str]:
         """The ``INFLUXDB_V2_*`` variables that point another process (a child ``pricecap``) at these settings."""
         token, org = self.require_credentials()
-        values = {"url": self.url, "token": token, "org": org, "bucket": self.bucket}
+        values = {
+            "url": self.url,
+            "token": token,
+            "org": org,
+            "bucket": self.bucket,
+            "timeout_ms": str(self.timeout_ms),
+        }
         return {ENV_VARS[key]: value for key, value in values.items()}
 
 

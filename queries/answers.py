@@ -25,39 +25,69 @@ class Request:
     at_ns: int
 
 
-def stored_trade(symbol: str, row: dict[str, Any], prefix: str = "") -> StoredTrade:
-    """The trade in a row of price_at.flux, or one side (``prefix`` ``before_`` or ``after_``) of prices_at.flux."""
+def stored_trade(symbol: str, row: dict[str, Any]) -> StoredTrade:
+    """The trade in a row of price_at.flux or prices_at.flux."""
     return StoredTrade(
         symbol=symbol,
-        trade_id=int(row[f"{prefix}trade_id"]),
-        time_ns=int(row[f"{prefix}time_ns"]),
-        price=float(row[f"{prefix}price"]),
-        qty=float(row[f"{prefix}qty"]),
-        buyer_maker=bool(row[f"{prefix}buyer_maker"]),
+        trade_id=int(row["trade_id"]),
+        time_ns=int(row["time_ns"]),
+        price=float(row["price"]),
+        qty=float(row["qty"]),
+        buyer_maker=bool(row["buyer_maker"]),
     )
 
 
 def price(request: Request, rows: Sequence[dict[str, Any]]) -> PriceAt | None:
     """The answer of price_at.flux: its rows are the trade before the instant and, if asked, the one after."""
     sides = {row["side"]: stored_trade(request.symbol, row) for row in rows}
-    return _nearest(request, sides.get("before"), sides.get("after"))
+    return nearest(request, sides.get("before"), sides.get("after"))
 
 
-def prices(requests: Sequence[Request], rows: Sequence[dict[str, Any]]) -> list[PriceAt | None]:
-    """The answers of prices_at.flux, one per request in order (None where nothing traded)."""
-    if len(rows) != len(requests):
-        raise RuntimeError(f"prices_at.flux answered {len(rows)} rows for {len(requests)} instants")
-    return [
-        _nearest(
-            request,
-            stored_trade(request.symbol, row, "before_") if row["before_found"] else None,
-            stored_trade(request.symbol, row, "after_") if row["after_found"] else None,
-        )
-        for request, row in zip(requests, rows, strict=True)
-    ]
+@dataclass(frozen=True, slots=True)
+class Range:
+    """One look-up of prices_at.flux: a market's ``[start, stop)`` in ns."""
+
+    symbol: str
+    start: int
+    stop: int
 
 
-def _nearest(request: Request, before: StoredTrade | None, after: StoredTrade | None) -> PriceAt | None:
+ID_DIGITS = 1_000_000
+"""The timestamp rule puts ``trade_id % ID_DIGITS`` below the millisecond (see pricecap.model)."""
+
+
+def edges(
+    ranges: Sequence[Range], rows: Iterable[dict[str, Any]], first: bool
+) -> tuple[dict[Range, StoredTrade], list[Range]]:
+    """The trades of prices_at.flux rows per range, and the ranges whose answer needs its millisecond read whole.
+
+    The last point of a range is the last trade unless its millisecond holds ids across a multiple of
+    1,000,000: then the point with the greatest _time has an id ending in 999999, and a trade with a greater id
+    (a smaller _time) may follow it; likewise the first point of a range, with an id ending in 000000, may have a
+    trade with a smaller id in its millisecond. A range with a partial point (a field missing) is unsure too.
+    """
+    wanted = set(ranges)
+    by_range: dict[Range, list[dict[str, Any]]] = {}
+    for row in rows:
+        key = Range(str(row["symbol"]), int(row["start_ns"]), int(row["stop_ns"]))
+        if key in wanted:
+            by_range.setdefault(key, []).append(row)
+    suspect = 0 if first else ID_DIGITS - 1
+    found: dict[Range, StoredTrade] = {}
+    unsure: list[Range] = []
+    for key, found_rows in by_range.items():
+        row = found_rows[0]
+        if len(found_rows) > 1 or any(row[f] is None for f in _FIELDS) or int(row["trade_id"]) % ID_DIGITS == suspect:
+            unsure.append(key)
+        else:
+            found[key] = stored_trade(key.symbol, row)
+    return found, unsure
+
+
+_FIELDS = ("trade_id", "price", "qty", "buyer_maker")
+
+
+def nearest(request: Request, before: StoredTrade | None, after: StoredTrade | None) -> PriceAt | None:
     """The closer of two trades in time; a tie goes to the trade before (the price in force)."""
     candidates = [t for t in (before, after) if t is not None]
     if not candidates:

@@ -51,11 +51,16 @@ def influxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxdServer]
         yield server
 
 
+TEST_TIMEOUT_MS = 300_000
+"""The client timeout the tests give every query (INFLUXDB_V2_TIMEOUT for child processes): a slow machine makes
+a test slow, never wrong. How fast a query is, bench/ measures."""
+
+
 @pytest.fixture(scope="session")
 def server_settings(influxd: InfluxdServer) -> InfluxSettings:
-    """Settings of the session server's onboarded org and bucket."""
+    """Settings of the session server's onboarded org and bucket, with a generous client timeout."""
     assert influxd.onboarding is not None
-    return influxd.settings(influxd.onboarding)
+    return influxd.settings(influxd.onboarding).model_copy(update={"timeout_ms": TEST_TIMEOUT_MS})
 
 
 @pytest.fixture

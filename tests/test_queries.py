@@ -16,7 +16,7 @@ from pricecap import model
 from pricecap.errors import NoDataError
 from pricecap.model import Trade
 from pricecap.settings import InfluxSettings
-from queries import Prices
+from queries import Prices, api
 from tests import reference
 from tests.helpers import bucket_with
 from tests.reference import Point
@@ -93,11 +93,22 @@ def instants(points: list[Point], rng: random.Random, count: int) -> list[int]:
     return [*near, *spread]
 
 
-@pytest.mark.parametrize("nearest", [False, True])
-def test_price_at_many_instants_in_one_round_trip(prices: Prices, data: dict[str, list[Point]], nearest: bool) -> None:
-    rng = random.Random(1)
-    asked = [(symbol, at) for symbol, points in data.items() for at in instants(points, rng, 60)]
+def mixed_instants(data: dict[str, list[Point]], rng: random.Random, count: int) -> list[tuple[str, int]]:
+    """Both markets mixed: instants near trades and at random, around the crossing millisecond, before the
+    first trade of each market, and far past the last."""
+    asked = [(symbol, at) for symbol, points in data.items() for at in instants(points, rng, count)]
     asked += [("BUSY", crossing_ms(data) * MS + d) for d in (-MS, -1, 0, MS - 1, MS)]
+    asked += [(symbol, points[0].ts - d) for symbol, points in data.items() for d in (1, MS, HOUR_MS * MS)]
+    asked += [(symbol, points[-1].ts + d) for symbol, points in data.items() for d in (MS, 4 * HOUR_MS * MS)]
+    rng.shuffle(asked)
+    return asked
+
+
+@pytest.mark.parametrize("nearest", [False, True])
+def test_price_at_many_instants_equals_the_reference(
+    prices: Prices, data: dict[str, list[Point]], nearest: bool
+) -> None:
+    asked = mixed_instants(data, random.Random(1), 60)
     lookback = timedelta(hours=3)
     answers = prices.prices_at(asked, lookback=lookback, nearest=nearest)
     for (symbol, at), answer in zip(asked, answers, strict=True):
@@ -105,6 +116,23 @@ def test_price_at_many_instants_in_one_round_trip(prices: Prices, data: dict[str
         got = (answer.trade.trade_id, answer.price, answer.trade.time_ns) if answer else None
         want = (expected.trade.trade_id, expected.price, expected.ts) if expected else None
         assert got == want, (symbol, at)
+
+
+@pytest.mark.parametrize("nearest", [False, True])
+def test_batch_answers_equal_single_answers_streamed_in_blocks(
+    prices: Prices, data: dict[str, list[Point]], nearest: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(api, "BLOCK", 7)  # several blocks, each its own requests
+    asked = mixed_instants(data, random.Random(3), 6)
+    batch = list(prices.iter_prices_at(iter(asked), lookback="3h", nearest=nearest))
+    assert len(batch) == len(asked)
+    for (symbol, at), answer in zip(asked, batch, strict=True):
+        try:
+            single = prices.price_at(symbol, at, lookback="3h", nearest=nearest)
+        except NoDataError:
+            assert answer is None, (symbol, at)
+            continue
+        assert answer == single, (symbol, at)
 
 
 @pytest.mark.parametrize("nearest", [False, True])
