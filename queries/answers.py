@@ -210,6 +210,45 @@ def candles(
     return result
 
 
+def rollup_windows(rows: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[tuple[int, int]]]:
+    """Of candles_rollup.flux rows: the rows (as candles.flux gives them) of the windows its candles prove, and
+    ``(start_ns, stop_ns)`` of every other window, in time order (see that file for the proof)."""
+    raw: dict[tuple[int, int], int] = {}
+    candle: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    for row in rows:
+        window = (int(row["start_ns"]), int(row["stop_ns"]))
+        if row["name"] == "raw_trades":
+            raw[window] = int(row["value"])
+        else:
+            candle.setdefault(window, []).append(row)
+    proven: list[dict[str, Any]] = []
+    unproven: list[tuple[int, int]] = []
+    for window, count in sorted(raw.items()):
+        named = {row["name"]: row["value"] for row in candle.get(window, [])}
+        if count == 0:
+            proven.append({"name": "trades", "start_ns": window[0], "stop_ns": window[1], "time_ns": 0, "value": 0.0})
+        elif (
+            named.get("trades") == count
+            and named.get("open_id") == named.get("first_id")
+            and named.get("close_id") == named.get("last_id")
+        ):
+            proven.extend(candle[window])
+        else:
+            unproven.append(window)
+    return proven, unproven
+
+
+def runs(windows: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Consecutive windows joined into one ``[start, stop)`` each."""
+    joined: list[tuple[int, int]] = []
+    for start, stop in windows:
+        if joined and joined[-1][1] == start:
+            joined[-1] = (joined[-1][0], stop)
+        else:
+            joined.append((start, stop))
+    return joined
+
+
 def combine(parts: Sequence[Summary | None], start_ns: int, stop_ns: int) -> Summary | None:
     """One summary of consecutive ranges: open of the first with trades, close of the last, the extremes of all
     (the earliest at a tie)."""

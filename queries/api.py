@@ -34,6 +34,7 @@ Instant = int | str | datetime
 Duration = str | timedelta
 DEFAULT_LOOKBACK = "30d"
 MINUTE_NS = 60 * 10**9
+HOUR_NS = 60 * MINUTE_NS
 CANDLES_FROM_NS = 3 * 3600 * 10**9
 """Ranges with at least this much of whole minutes use the 1-minute candles (when ``pricecap setup`` ran)."""
 CANDLES_SETTLE_NS = 20 * MINUTE_NS
@@ -45,6 +46,9 @@ RANGES_PER_REQUEST = 40
 (measured: 100 ranges 0.1 s, 300 ranges 0.5 s, 1,000 ranges 4.8 s), so a batch goes out as many small requests."""
 REQUESTS_IN_FLIGHT = 3
 """prices_at.flux requests sent at once (influxd plans and runs them in parallel)."""
+MINUTE_ALIGNED = frozenset({"m", "h", "d", "w", "mo", "y"})
+"""Window units whose windows start and end on whole minutes (every time zone's offset is whole minutes), so
+1-minute candles can fill them."""
 MAX_WINDOWS = 100_000
 """More windows than this in one candles answer is an error (ask for a larger ``every``)."""
 _SYMBOL = re.compile(r"[A-Z0-9]{1,32}").fullmatch
@@ -193,13 +197,22 @@ class Prices:
         fixes = self._prices_at_times(symbol, answers.corrections_needed(rows))
         return answers.summary(symbol, start_ns, stop_ns, rows, fixes)
 
-    def _high_low_from_candles(self, symbol: str, start_ns: int, stop_ns: int) -> Summary | None:
-        """The summary with whole minutes from candles, or None when candles cannot answer exactly."""
+    def _settled_minutes(self, start_ns: int, stop_ns: int) -> tuple[int, int] | None:
+        """The whole minutes of ``[start_ns, stop_ns)`` whose candles have settled, when there are enough of them
+        to be worth reading from the candles (and ``pricecap setup`` made them); else None."""
         first = start_ns + (-start_ns) % MINUTE_NS
-        settled = time.time_ns() - CANDLES_SETTLE_NS
-        last = min(stop_ns, settled) - min(stop_ns, settled) % MINUTE_NS
+        settled = min(stop_ns, time.time_ns() - CANDLES_SETTLE_NS)
+        last = settled - settled % MINUTE_NS
         if last - first < CANDLES_FROM_NS or not self._candles_available():
             return None
+        return first, last
+
+    def _high_low_from_candles(self, symbol: str, start_ns: int, stop_ns: int) -> Summary | None:
+        """The summary with whole minutes from candles, or None when candles cannot answer exactly."""
+        minutes = self._settled_minutes(start_ns, stop_ns)
+        if minutes is None:
+            return None
+        first, last = minutes
         values: dict[str, flux.FluxValue] = {
             "symbol": symbol,
             "start": flux.Time(first),
@@ -262,7 +275,7 @@ class Prices:
             "every": every_literal,
             "tz": tz,
         }
-        rows = [record.values for record in self.runner.run("candles", values)]
+        rows = self._candle_rows(values, start_ns, stop_ns, every_literal)
         fixes = self._prices_at_times(symbol, answers.corrections_needed(rows, "start_ns"))
         previous = None
         if fill == "previous" and not any(r["name"] == "open" and int(r["start_ns"]) == start_ns for r in rows):
@@ -273,6 +286,31 @@ class Prices:
             self._require_symbols({symbol})
             raise NoDataError(f"no trade of {symbol} in [{times.format_ns(start_ns)}, {times.format_ns(stop_ns)})")
         return result
+
+    def _candle_rows(
+        self, values: dict[str, flux.FluxValue], start_ns: int, stop_ns: int, every: flux.FluxValue
+    ) -> list[dict[str, Any]]:
+        """The rows of candles.flux for ``values``: windows of whole settled minutes from the 1-minute candles
+        where candles_rollup.flux proves them, every other window from raw trades (one query per run of them)."""
+        minutes = self._settled_minutes(start_ns, stop_ns)
+        if minutes is None or not (isinstance(every, flux.CalendarDuration) and every.unit in MINUTE_ALIGNED):
+            return [record.values for record in self.runner.run("candles", values)]
+        first, last = minutes
+        hourly = every.unit != "m" and _whole_hour_offsets(str(values["tz"]), start_ns, stop_ns)
+        if hourly:  # whole hours of 1-hour candles: 60 times fewer rows
+            first, last = first + (-first) % HOUR_NS, last - last % HOUR_NS
+        rollup_values = values | {
+            "candleBucket": rollup.candle_bucket(self.runner.settings),
+            "interval": "1h" if hourly else "1m",
+            "grain": timedelta(hours=1) if hourly else timedelta(minutes=1),
+            "from": flux.Time(first),
+            "to": flux.Time(max(first, last)),
+        }
+        rows, unproven = answers.rollup_windows(r.values for r in self.runner.run("candles_rollup", rollup_values))
+        for start, stop in answers.runs(unproven):
+            part = values | {"start": flux.Time(start), "stop": flux.Time(stop)}
+            rows += [record.values for record in self.runner.run("candles", part)]
+        return rows
 
     def symbols(self) -> list[SymbolInfo]:
         """Every symbol stored for the exchange, with its trade count and first and last trade times."""
@@ -317,6 +355,16 @@ class Prices:
 def _stop_ns(request: Request) -> int:
     """The exclusive range stop that makes a trade at exactly the instant's millisecond count."""
     return model.time_ms_of(request.at_ns) * model.NS_PER_MS + model.NS_PER_MS
+
+
+def _whole_hour_offsets(tz: str, start_ns: int, stop_ns: int) -> bool:
+    """True when ``tz`` is a whole number of hours from UTC at both ends of the range (so its hour, day, week,
+    month and year windows start and end on whole UTC hours)."""
+    zone = ZoneInfo(tz)
+    return all(
+        (datetime.fromtimestamp(ns / 1e9, zone).utcoffset() or timedelta()) % timedelta(hours=1) == timedelta()
+        for ns in (start_ns, stop_ns)
+    )
 
 
 def checked_symbol(text: str) -> str:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
+from influxdb_client.client.flux_table import FluxRecord
 from influxdb_client.client.write_api import SYNCHRONOUS
 
 from pricecap import flux, model
@@ -15,6 +17,9 @@ from pricecap.errors import ExitCode
 from pricecap.influx import connect
 from pricecap.settings import InfluxSettings
 from queries.models import StoredTrade
+
+if TYPE_CHECKING:
+    from queries import Prices
 
 _STORED = """
 from(bucket: params.bucket)
@@ -95,3 +100,16 @@ def bucket_with(server_settings: InfluxSettings, name: str, trades: list[model.T
             yield server_settings.model_copy(update={"bucket": created.name})
         finally:
             buckets.delete_bucket(created)
+
+
+def record_queries(prices: Prices) -> list[str]:
+    """The names of the .flux files ``prices`` runs from now on, in order."""
+    used: list[str] = []
+    run = prices.runner.run
+
+    def recording(name: str, values: Mapping[str, flux.FluxValue]) -> list[FluxRecord]:
+        used.append(name)
+        return run(name, values)
+
+    prices.runner.run = recording  # type: ignore[method-assign]
+    return used

@@ -61,6 +61,11 @@ class Ohlcv:
     volume: float
     trades: int
 
+    @property
+    def prices(self) -> tuple[float, float, float, float]:
+        """Open, high, low and close."""
+        return self.open, self.high, self.low, self.close
+
 
 def ohlcv(points: Sequence[Point], start_ns: int, stop_ns: int) -> Ohlcv | None:
     """Open and close by trade order; high and low with the first point at them in timestamp order."""
@@ -100,3 +105,18 @@ def windows(start_ns: int, stop_ns: int, every: timedelta, zone: str) -> Iterato
     for lo, hi in pairwise(bounds):
         if hi > start_ns and lo < stop_ns:
             yield max(lo, start_ns), min(hi, stop_ns)
+
+
+EVERY = {"1m": timedelta(minutes=1), "15m": timedelta(minutes=15), "1h": timedelta(hours=1), "1d": timedelta(days=1)}
+"""The window lengths the tests ask candles for."""
+
+
+def candles(
+    points: Sequence[Point], start_ns: int, stop_ns: int, every: str, zone: str
+) -> list[tuple[int, float | None, float | None, float | None, float | None, int]]:
+    """(start, open, high, low, close, trades) per window of :func:`windows`; no prices where nothing traded."""
+    result: list[tuple[int, float | None, float | None, float | None, float | None, int]] = []
+    for lo, hi in windows(start_ns, stop_ns, EVERY[every], zone):
+        found = ohlcv(points, lo, hi)
+        result.append((lo, None, None, None, None, 0) if found is None else (lo, *found.prices, found.trades))
+    return result

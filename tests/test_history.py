@@ -7,23 +7,21 @@ import hashlib
 import random
 import time
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from influxdb_client.client.flux_table import FluxRecord
 from influxdb_client.client.write_api import SYNCHRONOUS
 
 from fake_binance import FakeBinance
 from pricecap import model
 from pricecap.errors import ExitCode
-from pricecap.flux import FluxValue
 from pricecap.influx import connect
 from pricecap.model import Trade
 from pricecap.settings import InfluxSettings
 from queries import Prices, rollup
 from tests import reference
-from tests.helpers import bucket_with, environment_of, one_line_error, pricecap, stored_ids
+from tests.helpers import bucket_with, environment_of, one_line_error, pricecap, record_queries, stored_ids
 from tests.reference import Point
 
 pytestmark = pytest.mark.integration
@@ -228,14 +226,7 @@ def test_long_range_high_low_through_candles_equals_raw(history: tuple[InfluxSet
     before_hole = [p for p in points if p.trade.trade_id < HOLE[0]]
     start_ns, stop_ns = before_hole[100].ts - 17 * MS, before_hole[-200].ts + 5 * MS
     with Prices(settings) as prices:
-        used: list[str] = []
-        run = prices.runner.run
-
-        def recording(name: str, values: Mapping[str, FluxValue]) -> list[FluxRecord]:
-            used.append(name)
-            return run(name, values)
-
-        prices.runner.run = recording  # type: ignore[method-assign]
+        used = record_queries(prices)
         fast = prices.high_low("ETHUSDT", start_ns, stop_ns)
         assert "high_low_candles" in used
         raw = prices._high_low_raw("ETHUSDT", start_ns, stop_ns)
@@ -264,3 +255,28 @@ def test_candles_that_miss_repaired_trades_are_not_used(history: tuple[InfluxSet
     with Prices(settings) as prices:
         answer = prices.high_low("ETHUSDT", start_ns, stop_ns)
     assert (answer.high.price, answer.trades) == (99999.5, len(points) - 300)
+
+
+def test_candles_from_the_rollups_equal_raw_with_a_hole_and_after_its_repair(
+    history: tuple[InfluxSettings, list[Point]],
+) -> None:
+    settings, points = history
+    start_ns, stop_ns = points[100].ts - 17 * MS, points[-200].ts + 5 * MS
+    stored = [p for p in points if p.trade.trade_id not in HOLE]
+    hole_hour = points[HOLE[0]].ts - points[HOLE[0]].ts % (3_600_000 * MS)
+    for every, zone in (("1h", "UTC"), ("15m", "Asia/Kolkata"), ("1d", "Europe/Berlin")):
+        with Prices(settings) as prices:
+            used = record_queries(prices)
+            got = prices.candles("ETHUSDT", start_ns, stop_ns, every=every, tz=zone, fill="null")
+        assert used.count("candles_rollup") == 1 and used.count("candles") <= 3, used  # the edges, not each window
+        want = reference.candles(stored, start_ns, stop_ns, every, zone)
+        assert [(c.start_ns, c.open, c.high, c.low, c.close, c.trades) for c in got] == want
+    repaired = "\n".join(model.encode_trade(p.trade) for p in points if p.trade.trade_id in HOLE)
+    with connect(settings) as client:
+        client.write_api(write_options=SYNCHRONOUS).write(settings.bucket, settings.org, repaired)
+    with Prices(settings) as prices:
+        got = prices.candles("ETHUSDT", start_ns, stop_ns, every="1h", fill="null")
+    assert [(c.start_ns, c.open, c.high, c.low, c.close, c.trades) for c in got] == reference.candles(
+        points, start_ns, stop_ns, "1h", "UTC"
+    )
+    assert next(c for c in got if c.start_ns == hole_hour).high == 99999.5, "the repaired top comes from raw trades"

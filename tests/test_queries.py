@@ -7,6 +7,7 @@ millisecond, trades exactly on window edges, a long gap, and a day on which Euro
 from __future__ import annotations
 
 import random
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -16,9 +17,10 @@ from pricecap import model
 from pricecap.errors import NoDataError
 from pricecap.model import Trade
 from pricecap.settings import InfluxSettings
-from queries import Prices, api
+from queries import Prices, api, rollup
+from queries.models import Candle
 from tests import reference
-from tests.helpers import bucket_with
+from tests.helpers import bucket_with, record_queries
 from tests.reference import Point
 
 pytestmark = pytest.mark.integration
@@ -213,30 +215,25 @@ def test_high_low_over_the_crossing_millisecond_opens_and_closes_by_trade_id(
     assert (got.first_trade_id, got.last_trade_id) == (crossing[0].trade.trade_id, crossing[-1].trade.trade_id)
 
 
-@pytest.mark.parametrize(
-    ("every", "zone", "start", "stop"),
-    [
-        ("1h", "UTC", "2026-10-24T22:00:00+00:00", "2026-10-26T04:00:00+00:00"),
-        ("1m", "UTC", "2026-10-25T02:30:00+00:00", "2026-10-25T05:00:00+00:00"),
-        ("1d", "Europe/Berlin", "2026-10-24T20:00:00+00:00", "2026-10-26T12:00:00+00:00"),
-        ("15m", "Asia/Kolkata", "2026-10-25T03:07:00+00:00", "2026-10-25T09:00:00+00:00"),
-    ],
-)
-def test_candles_equal_the_reference(
-    prices: Prices, data: dict[str, list[Point]], every: str, zone: str, start: str, stop: str
+CANDLE_CASES = [
+    ("1h", "UTC", "2026-10-24T22:00:00+00:00", "2026-10-26T04:00:00+00:00"),
+    ("1m", "UTC", "2026-10-25T02:30:00+00:00", "2026-10-25T05:00:00+00:00"),
+    ("1d", "Europe/Berlin", "2026-10-24T20:00:00+00:00", "2026-10-26T12:00:00+00:00"),
+    ("15m", "Asia/Kolkata", "2026-10-25T03:07:00+00:00", "2026-10-25T09:00:00+00:00"),
+    ("1h", "UTC", "2026-10-24T21:59:59.999+00:00", "2026-10-26T03:00:00.001+00:00"),
+    ("1d", "Asia/Kolkata", "2026-10-24T21:59:59.999+00:00", "2026-10-26T03:00:00.001+00:00"),
+]
+
+
+def assert_candles_equal_the_reference(
+    got: list[Candle], points: list[Point], start_ns: int, stop_ns: int, every: str, zone: str
 ) -> None:
-    start_ns, stop_ns = ns(start), ns(stop)
-    length = {
-        "1h": timedelta(hours=1),
-        "1m": timedelta(minutes=1),
-        "1d": timedelta(days=1),
-        "15m": timedelta(minutes=15),
-    }
-    expected = list(reference.windows(start_ns, stop_ns, length[every], zone))
-    got = prices.candles("BUSY", start_ns, stop_ns, every=every, tz=zone, fill="null")
-    assert [(c.start_ns, c.stop_ns) for c in got] == expected
+    """The candles' windows and every value equal the Python reference's (volume to rounding)."""
+    assert [(c.start_ns, c.stop_ns) for c in got] == list(
+        reference.windows(start_ns, stop_ns, reference.EVERY[every], zone)
+    )
     for candle in got:
-        want = reference.ohlcv(data["BUSY"], candle.start_ns, candle.stop_ns)
+        want = reference.ohlcv(points, candle.start_ns, candle.stop_ns)
         if want is None:
             assert (candle.trades, candle.open, candle.close, candle.volume) == (0, None, None, 0.0)
             continue
@@ -248,6 +245,37 @@ def test_candles_equal_the_reference(
             want.trades,
         )
         assert candle.volume == pytest.approx(want.volume, rel=1e-12)
+
+
+@pytest.mark.parametrize(("every", "zone", "start", "stop"), CANDLE_CASES)
+def test_candles_equal_the_reference(
+    prices: Prices, data: dict[str, list[Point]], every: str, zone: str, start: str, stop: str
+) -> None:
+    start_ns, stop_ns = ns(start), ns(stop)
+    got = prices.candles("BUSY", start_ns, stop_ns, every=every, tz=zone, fill="null")
+    assert_candles_equal_the_reference(got, data["BUSY"], start_ns, stop_ns, every, zone)
+
+
+@pytest.fixture(scope="module")
+def rolled_up(server_settings: InfluxSettings, data: dict[str, list[Point]]) -> Iterator[InfluxSettings]:
+    """The same trades in a bucket of their own, with the 1-minute and 1-hour candles of ``pricecap setup``."""
+    trades = [p.trade for ps in data.values() for p in ps]
+    with bucket_with(server_settings, f"queries-rollup-{uuid.uuid4().hex[:8]}", trades) as settings:
+        rollup.setup(settings, None)
+        rollup.rebuild(settings, T0 * MS, (T0 + 31 * HOUR_MS) * MS)
+        yield settings
+
+
+@pytest.mark.parametrize(("every", "zone", "start", "stop"), CANDLE_CASES)
+def test_candles_from_the_rollups_equal_the_reference(
+    rolled_up: InfluxSettings, data: dict[str, list[Point]], every: str, zone: str, start: str, stop: str
+) -> None:
+    start_ns, stop_ns = ns(start), ns(stop)
+    with Prices(rolled_up) as prices:
+        used = record_queries(prices)
+        got = prices.candles("BUSY", start_ns, stop_ns, every=every, tz=zone, fill="null")
+    assert ("candles_rollup" in used) == (stop_ns - start_ns >= api.CANDLES_FROM_NS), used
+    assert_candles_equal_the_reference(got, data["BUSY"], start_ns, stop_ns, every, zone)
 
 
 def test_empty_windows_are_flat_at_the_last_close_or_left_out(prices: Prices, data: dict[str, list[Point]]) -> None:
