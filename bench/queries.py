@@ -1,17 +1,19 @@
 """Query benchmark: latency of the typed query API (:class:`queries.Prices`) on a large history in the real influxd.
 
-    python -m bench.queries [--trades 10000000] [--days 35] [--instants 300] [--runs 5]
-                            [--reuse DIR] [--json PATH]
+    python -m bench.queries [--trades 10000000] [--days 35] [--instants 300] [--runs 5] [--stream 100000]
+                            [--candles] [--reuse DIR] [--json PATH]
 
-Generates ``--trades`` trades (seeded, :mod:`bench.trades`) over ``--days`` days in four markets (half of them
+Generates ``--trades`` trades (seeded, :mod:`bench.trades`) over ``--days`` days in ten markets (half of them
 in BTCUSDT; LUNAUSDT stops trading 10 days before the end) and writes them to a throwaway influxd. It waits
 until InfluxDB counts every one, has compacted them (``--compact``, the default; see COLD_AFTER) and is idle,
 then times each question with one connection, as a user of the API would: price-at at random instants
-(p50/p99/max), also long after a market's last trade and with ``nearest``, a ``prices_at`` batch of 100
-instants, high/low over 1 hour, 1 day and 30 days, and candles. Every answer is checked against the generated
-trades. ``--reuse DIR`` keeps the server's data in DIR, so a later run with the same dataset options skips the
-load (the trades are generated again, unwritten, as the ground truth). Prints Markdown tables; ``--json PATH``
-also writes the figures as JSON.
+(p50/p99/max), also long after a market's last trade and with ``nearest``, ``prices_at`` batches (100
+instants of every market, 1,000 over the ten markets, 10,000 of the busy one over 30 days), ``--stream``
+instants streamed through ``iter_prices_at``, high/low over 1 hour, 1 day and 30 days, and candles (24 and
+720 windows of 1 hour, 30 of 1 day). Every answer is checked against the generated trades. ``--reuse DIR``
+keeps the server's data in DIR, so a later run with the same dataset options skips the load (the trades are
+generated again, unwritten, as the ground truth) and, with ``--candles``, the candles once made. Prints Markdown
+tables; ``--json PATH`` also writes the figures as JSON.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import resource
 import statistics
 import sys
 import tempfile
@@ -33,7 +36,7 @@ from typing import ParamSpec, TypeVar
 import orjson
 
 from bench.common import cpu_s, table
-from bench.trades import DAY_MS, END_MS, Dataset, History, load
+from bench.trades import DAY_MS, END_MS, MARKETS, Dataset, History, load
 from pricecap import model
 from pricecap.errors import NoDataError
 from pricecap.influxd import InfluxdServer, Onboarding, ensure_binary
@@ -68,6 +71,7 @@ class Result:
     latencies_ms: list[float] = field(default_factory=list)
     answers: int = 0
     wrong: int = 0
+    note: str = ""
 
     def add(self, ms: float, right: list[bool]) -> None:
         """One timed call and whether each of its answers equals the generated trades."""
@@ -87,6 +91,7 @@ class Result:
             "p99_ms": round(statistics.quantiles(ordered, n=100)[98], 1) if len(ordered) >= 100 else None,
             "max_ms": round(ordered[-1], 1),
             "answers_right": f"{self.answers - self.wrong}/{self.answers}",
+            "note": self.note,
         }
 
 
@@ -134,14 +139,14 @@ class Measure:
         except NoDataError:
             return None
 
-    def prices_at(self, runs: int, size: int) -> Result:
-        """``prices_at`` of ``size`` instants over every market in one round trip, ``runs`` times."""
-        result = Result("prices_at", "all", f"{size} instants per call")
+    def prices_at(self, runs: int, size: int, histories: list[History] | None = None, days: int = 35) -> Result:
+        """``prices_at`` of ``size`` instants over ``histories`` (default: every market) in the last ``days``."""
+        markets = histories or list(self.histories.values())
+        span = f"{size:,} instants of {'all' if histories is None else len(markets)} over {days} d"
+        result = Result("prices_at", markets[0].symbol if len(markets) == 1 else f"{len(markets)} markets", span)
+        low_ms = max(self.dataset.start_ms, END_MS - days * DAY_MS)
         for _ in range(runs):
-            pairs = [
-                (self.rng.choice(list(self.histories.values())), self.instant(self.dataset.start_ms, END_MS))
-                for _ in range(size)
-            ]
+            pairs = [(self.rng.choice(markets), self.instant(low_ms, END_MS)) for _ in range(size)]
             ms, answers = timed(self.prices.prices_at, [(h.symbol, at) for h, at in pairs], LOOKBACK)
             result.add(
                 ms,
@@ -150,6 +155,20 @@ class Measure:
                     for (h, at), answer in zip(pairs, answers, strict=True)
                 ],
             )
+        return result
+
+    def streamed(self, size: int) -> Result:
+        """``iter_prices_at`` over a generator of ``size`` instants of every market (what ``price-at --file``
+        does), answers consumed as they come; the figure is the whole call, and memory grows by one block."""
+        markets = list(self.histories.values())
+        pairs = [(self.rng.choice(markets), self.instant(self.dataset.start_ms, END_MS)) for _ in range(size)]
+        result = Result("iter_prices_at (streamed)", f"{len(markets)} markets", f"{size:,} instants, one call")
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        started = time.perf_counter()
+        answers = self.prices.iter_prices_at((h.symbol, at) for h, at in pairs)
+        right = [self.right(h, a, h.last_before(at, LOOKBACK_NS)) for (h, at), a in zip(pairs, answers, strict=True)]
+        result.add((time.perf_counter() - started) * 1000, right)
+        result.note = f"peak RSS grew {(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024:.0f} MiB"
         return result
 
     def high_low(self, runs: int, span_ms: int, span: str) -> Result:
@@ -193,7 +212,7 @@ class Measure:
             result.add(ms, [got == (windows, len(trades), float(history.price_text(max(ticks))))])
         return result
 
-    def all(self, instants: int, runs: int) -> list[Result]:
+    def all(self, instants: int, runs: int, stream: int, batches: tuple[int, int]) -> list[Result]:
         """Every question of the benchmark, after one untimed warm-up of each kind."""
         busy, stopped, start = self.busy, self.stopped, self.dataset.start_ms
         self.price_at(busy, [self.instant(start, END_MS)], True, "warm-up", "")
@@ -217,20 +236,31 @@ class Measure:
                 busy, [self.instant(start, END_MS) for _ in range(instants // 3)], True, "price_at nearest", "any time"
             ),
             self.prices_at(max(runs, 10), 100),
+            self.prices_at(runs, batches[0], list(self.histories.values()), days=30),
+            self.prices_at(max(1, runs // 2), batches[1], [busy], days=30),
+            self.streamed(stream),
             self.high_low(runs, HOUR_MS, "1 h"),
             self.high_low(runs, DAY_MS, "1 d"),
             self.high_low(runs, 30 * DAY_MS, "30 d"),
             self.candles(runs, "1h", HOUR_MS, 24),
             self.candles(runs, "1d", DAY_MS, 30),
+            self.candles(runs, "1h", HOUR_MS, 30 * 24),
         ]
 
 
 def measure(
-    settings: InfluxSettings, dataset: Dataset, histories: list[History], instants: int, runs: int
+    settings: InfluxSettings,
+    dataset: Dataset,
+    histories: list[History],
+    instants: int,
+    runs: int,
+    stream: int,
+    batches: tuple[int, int] = (1_000, 10_000),
 ) -> list[Result]:
-    """Every timed question against the settings' bucket (which holds the dataset's trades)."""
+    """Every timed question against the settings' bucket (which holds the dataset's trades); ``batches`` are the
+    sizes of the ``prices_at`` batches over every market and over the busy one."""
     with Prices(settings) as prices:
-        return Measure(prices, dataset, histories, dataset.seed).all(instants, runs)
+        return Measure(prices, dataset, histories, dataset.seed).all(instants, runs, stream, batches)
 
 
 def wait_until_counted(settings: InfluxSettings, histories: list[History], timeout_s: float = 600.0) -> float:
@@ -284,7 +314,7 @@ def prepare(
     state_path = folder / STATE_FILE
     if state_path.exists():
         state = orjson.loads(state_path.read_bytes())
-        if state["dataset"] != asdict(dataset):
+        if state["dataset"] != asdict(dataset) or state.get("markets") != [m.symbol for m in MARKETS]:
             raise SystemExit(f"{folder} holds another dataset ({state['dataset']}): use another --reuse folder")
         server.onboarding = Onboarding(**state["onboarding"])
         generated_ms, _ = timed(list, dataset.generate(histories, args.batch, lines=False))
@@ -314,7 +344,12 @@ def prepare(
         "gzip": args.gzip,
         "disk_mib": round(disk_mib(server.data_dir), 1),
     }
-    state = {"dataset": asdict(dataset), "onboarding": asdict(onboarding), "load": figures}
+    state = {
+        "dataset": asdict(dataset),
+        "markets": [m.symbol for m in MARKETS],
+        "onboarding": asdict(onboarding),
+        "load": figures,
+    }
     state_path.touch(mode=0o600)
     state_path.write_bytes(orjson.dumps(state, option=orjson.OPT_INDENT_2))
     return figures
@@ -326,7 +361,8 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=Dataset.days, help="days of history (at least 31)")
     parser.add_argument("--seed", type=int, default=Dataset.seed)
     parser.add_argument("--instants", type=int, default=300, help="price-at instants of the busy market")
-    parser.add_argument("--runs", type=int, default=5, help="runs of each high/low and candles question")
+    parser.add_argument("--runs", type=int, default=5, help="runs of each high/low, candles and batch question")
+    parser.add_argument("--stream", type=int, default=100_000, help="instants of the streamed price-at question")
     parser.add_argument("--batch", type=int, default=50_000, help="lines per write request")
     parser.add_argument("--writers", type=int, default=3, help="concurrent write requests")
     parser.add_argument("--gzip", action=argparse.BooleanOptionalAction, default=True, help="gzip write requests")
@@ -355,7 +391,8 @@ def main() -> None:
         histories = dataset.histories()
         figures = prepare(server, folder, dataset, histories, args)
         assert server.onboarding is not None
-        if args.candles:
+        state_path = folder / STATE_FILE
+        if args.candles and "candles_s" not in figures:
             progress("pricecap setup: candles of every trade ...")
             started = time.monotonic()
             settings = server.settings(server.onboarding)
@@ -364,8 +401,11 @@ def main() -> None:
                 stored = prices.symbols()
             rollup.rebuild(settings, min(i.first_ns for i in stored), max(i.last_ns for i in stored) + 1)
             figures["candles_s"] = round(time.monotonic() - started, 1)
+            state = orjson.loads(state_path.read_bytes())
+            state["load"] = figures
+            state_path.write_bytes(orjson.dumps(state, option=orjson.OPT_INDENT_2))
         progress("measuring ...")
-        results = measure(server.settings(server.onboarding), dataset, histories, args.instants, args.runs)
+        results = measure(server.settings(server.onboarding), dataset, histories, args.instants, args.runs, args.stream)
     size = {h.symbol: h.count for h in histories}
     markets = ", ".join(f"{symbol} {count:,}" for symbol, count in size.items())
     print(f"\nDataset: {dataset.trades:,} trades over {dataset.days} days ({markets}); {os.cpu_count()} cores")

@@ -50,10 +50,17 @@ class Market:
 
 MARKETS = (
     Market("BTCUSDT", 0.50, 9_700_000, 2, 4_200_000_000),
-    Market("ETHUSDT", 0.30, 360_000, 2, 2_100_000_000),
-    Market("SOLUSDT", 0.15, 24_000, 2, 900_000_000),
-    Market("LUNAUSDT", 0.05, 8_000_000, 5, 30_000_000, quiet_days=10),
+    Market("ETHUSDT", 0.20, 360_000, 2, 2_100_000_000),
+    Market("SOLUSDT", 0.10, 24_000, 2, 900_000_000),
+    Market("BNBUSDT", 0.06, 65_000, 2, 1_100_000_000),
+    Market("XRPUSDT", 0.05, 22_000, 4, 800_000_000),
+    Market("DOGEUSDT", 0.03, 38_000, 5, 700_000_000),
+    Market("ADAUSDT", 0.02, 9_000, 4, 500_000_000),
+    Market("LTCUSDT", 0.015, 9_500, 2, 400_000_000),
+    Market("LINKUSDT", 0.01, 2_300, 2, 600_000_000),
+    Market("LUNAUSDT", 0.015, 8_000_000, 5, 30_000_000, quiet_days=10),
 )
+"""Ten markets, skewed like the live exchange: half of all trades in BTCUSDT, a long tail of quieter ones."""
 
 
 class History:

@@ -30,9 +30,16 @@ def test_answers_equal_the_generated_trades(settings: InfluxSettings) -> None:
     assert loaded.trades == 20_000
     wait_until_counted(settings, histories, timeout_s=60)
 
-    results = measure(settings, dataset, histories, instants=30, runs=2)
+    results = measure(settings, dataset, histories, instants=30, runs=2, stream=200, batches=(50, 100))
 
-    assert {r.query for r in results} >= {"price_at", "price_at nearest", "prices_at", "high_low", "candles 1d"}
+    assert {r.query for r in results} >= {
+        "price_at",
+        "price_at nearest",
+        "prices_at",
+        "iter_prices_at (streamed)",
+        "high_low",
+        "candles 1d",
+    }
     for result in results:
         assert result.answers > 0, result.query
         assert result.wrong == 0, result.row()
