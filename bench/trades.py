@@ -92,8 +92,9 @@ class History:
             burst = 1 if rng.random() >= BURST_CHANCE else 2 + int(rng.random() * 11)
             for _ in range(min(burst, self.count - len(ticks))):
                 self._price = max(1, self._price + int(rng.random() * (2 * step + 1)) - step)
+                qty_draw = rng.random()  # drawn whether or not lines are made: the ground truth is the same
                 if lines is not None:
-                    qty = f"0.{1 + int(rng.random() * 99_999):05d}"
+                    qty = f"0.{1 + int(qty_draw * 99_999):05d}"
                     lines.append(
                         model.encode_line(
                             self._prefix, self.first_id + len(ticks), self.price_text(self._price), qty, t, t % 2 == 0

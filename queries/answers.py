@@ -210,31 +210,36 @@ def candles(
     return result
 
 
-def rollup_windows(rows: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[tuple[int, int]]]:
-    """Of candles_rollup.flux rows: the rows (as candles.flux gives them) of the windows its candles prove, and
-    ``(start_ns, stop_ns)`` of every other window, in time order (see that file for the proof)."""
-    raw: dict[tuple[int, int], int] = {}
-    candle: dict[tuple[int, int], list[dict[str, Any]]] = {}
+def rollup_windows(rows: Iterable[dict[str, Any]], stop_ns: int) -> tuple[list[dict[str, Any]], list[tuple[int, int]]]:
+    """Of candles_rollup.flux rows over a range that ends at ``stop_ns``: the rows (as candles.flux gives them)
+    of the windows its candles prove, and ``(start_ns, stop_ns)`` of every other window, in time order (see
+    that file for the proof)."""
+    raw: dict[int, int] = {}
+    candle: dict[int, dict[str, float]] = {}
     for row in rows:
-        window = (int(row["start_ns"]), int(row["stop_ns"]))
+        start = int(row["start_ns"])
         if row["name"] == "raw_trades":
-            raw[window] = int(row["value"])
+            raw[start] = int(row["value"])
         else:
-            candle.setdefault(window, []).append(row)
+            candle.setdefault(start, {})[str(row["name"])] = float(row["value"])
+    starts = sorted(raw)
     proven: list[dict[str, Any]] = []
     unproven: list[tuple[int, int]] = []
-    for window, count in sorted(raw.items()):
-        named = {row["name"]: row["value"] for row in candle.get(window, [])}
+    for start, stop in zip(starts, [*starts[1:], stop_ns], strict=True):
+        count, named = raw[start], candle.get(start, {})
         if count == 0:
-            proven.append({"name": "trades", "start_ns": window[0], "stop_ns": window[1], "time_ns": 0, "value": 0.0})
+            proven.append({"name": "trades", "start_ns": start, "stop_ns": stop, "time_ns": 0, "value": 0.0})
         elif (
             named.get("trades") == count
             and named.get("open_id") == named.get("first_id")
             and named.get("close_id") == named.get("last_id")
         ):
-            proven.extend(candle[window])
+            proven += [
+                {"name": name, "start_ns": start, "stop_ns": stop, "time_ns": 0, "value": value}
+                for name, value in named.items()
+            ]
         else:
-            unproven.append(window)
+            unproven.append((start, stop))
     return proven, unproven
 
 

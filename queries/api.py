@@ -306,7 +306,8 @@ class Prices:
             "from": flux.Time(first),
             "to": flux.Time(max(first, last)),
         }
-        rows, unproven = answers.rollup_windows(r.values for r in self.runner.run("candles_rollup", rollup_values))
+        rollup_rows = (r.values for r in self.runner.run("candles_rollup", rollup_values))
+        rows, unproven = answers.rollup_windows(rollup_rows, stop_ns)
         for start, stop in answers.runs(unproven):
             part = values | {"start": flux.Time(start), "stop": flux.Time(stop)}
             rows += [record.values for record in self.runner.run("candles", part)]

@@ -7,7 +7,7 @@
 // they cover it whole (same start and stop as its raw window), they count as many trades as the raw trades do
 // (the candles then saw every trade of the window, so every aggregate equals the raw one), and its open and
 // close are the trade-id ones (open_id == first_id, close_id == last_id); every other window is read from raw
-// trades with candles.flux. Rows: {name, start_ns, stop_ns, time_ns, value}, as candles.flux.
+// trades with candles.flux. Rows: {name, start_ns, value}.
 //
 // To run it in the InfluxDB UI, put params below the imports, e.g.:
 //   params = {bucket: "trades", candleBucket: "trades_candles", exchange: "binance", symbol: "BTCUSDT",
@@ -17,6 +17,9 @@ import "timezone"
 
 location = timezone.location(name: params.tz)
 
+// aggregateWindow keeps one table (InfluxDB pushes it down where it can), where window() would make a table per
+// window, which costs Flux far more than the candles themselves. Each row's start_ns is its window's start (the
+// range's start for a first window that it clips); a window ends where the next raw_trades row starts.
 rawTrades =
     from(bucket: params.bucket)
         |> range(start: params.start, stop: params.stop)
@@ -27,11 +30,9 @@ rawTrades =
                     r._field == "trade_id",
         )
         |> aggregateWindow(every: params.grain, fn: count, timeSrc: "_start", createEmpty: false)
-        |> window(every: params.every, location: location, createEmpty: true)
-        |> sum()
-        |> map(fn: (r) => ({r with _value: if exists r._value then r._value else 0}))
+        |> aggregateWindow(every: params.every, fn: sum, location: location, timeSrc: "_start", createEmpty: true)
 
-series = (field) =>
+series = (field, fn) =>
     from(bucket: params.candleBucket)
         |> range(start: params.from, stop: params.to)
         |> filter(
@@ -40,33 +41,27 @@ series = (field) =>
                     and
                     r.symbol == params.symbol and r._field == field,
         )
-        |> window(every: params.every, location: location)
+        |> aggregateWindow(every: params.every, fn: fn, location: location, timeSrc: "_start", createEmpty: false)
 
 named = (tables=<-, name) =>
     tables
         |> map(
             fn: (r) =>
-                ({
-                    name: name,
-                    start_ns: int(v: r._start),
-                    stop_ns: int(v: r._stop),
-                    time_ns: if exists r._time then int(v: r._time) else 0,
-                    value: float(v: r._value),
-                }),
+                ({name: name, start_ns: int(v: r._time), value: if exists r._value then float(v: r._value) else 0.0}),
         )
 
 union(
     tables: [
         rawTrades |> named(name: "raw_trades"),
-        series(field: "open") |> first() |> named(name: "open"),
-        series(field: "high") |> max() |> named(name: "high"),
-        series(field: "low") |> min() |> named(name: "low"),
-        series(field: "close") |> last() |> named(name: "close"),
-        series(field: "volume") |> sum() |> named(name: "volume"),
-        series(field: "trades") |> sum() |> named(name: "trades"),
-        series(field: "first_id") |> min() |> named(name: "first_id"),
-        series(field: "last_id") |> max() |> named(name: "last_id"),
-        series(field: "open_id") |> first() |> named(name: "open_id"),
-        series(field: "close_id") |> last() |> named(name: "close_id"),
+        series(field: "open", fn: first) |> named(name: "open"),
+        series(field: "high", fn: max) |> named(name: "high"),
+        series(field: "low", fn: min) |> named(name: "low"),
+        series(field: "close", fn: last) |> named(name: "close"),
+        series(field: "volume", fn: sum) |> named(name: "volume"),
+        series(field: "trades", fn: sum) |> named(name: "trades"),
+        series(field: "first_id", fn: min) |> named(name: "first_id"),
+        series(field: "last_id", fn: max) |> named(name: "last_id"),
+        series(field: "open_id", fn: first) |> named(name: "open_id"),
+        series(field: "close_id", fn: last) |> named(name: "close_id"),
     ],
 )
