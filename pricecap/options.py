@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,17 +24,38 @@ def fail(error: PricecapError) -> None:
     sys.exit(int(error.exit_code))
 
 
+def debugging() -> bool:
+    """True when ``pricecap --debug`` asked for the traceback of a failure."""
+    context = click.get_current_context(silent=True)
+    return bool(context is not None and context.find_root().params.get("debug"))
+
+
 def reports_errors(command: F) -> F:
-    """Turn a PricecapError that ``command`` raises into one line on stderr and the error's exit code."""
+    """Turn any failure of ``command`` into one line on stderr and an exit code: a PricecapError's own code,
+    1 for anything else. No traceback, unless ``--debug`` asks for one (printed above the line)."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort, KeyboardInterrupt):
+            raise  # click's own, printed by the group as one line
         except PricecapError as e:
+            if debugging():
+                traceback.print_exc()
             fail(e)
+        except Exception as e:  # a traceback is never the answer to a user
+            if debugging():
+                traceback.print_exc()
+            fail(unexpected(e))
 
     return wrapper  # type: ignore[return-value]
+
+
+def unexpected(error: BaseException) -> PricecapError:
+    """A failure no check foresaw, as a one-line error that says how to see more."""
+    text = " ".join(str(error).split()) or "no message"
+    return PricecapError(f"unexpected {type(error).__name__}: {text} (pricecap --debug ... shows the traceback)")
 
 
 def data_dir_option(command: F) -> F:
@@ -56,13 +78,17 @@ def given_config_path() -> Path:
     return config_path(click.get_current_context().params.get("config_path"))
 
 
-def influx_options(command: F) -> F:
-    """Add the InfluxDB connection options to a command; it receives ``settings: InfluxSettings``."""
+def influx_options(command: F, config_may_be_missing: bool = False) -> F:
+    """Add the InfluxDB connection options to a command; it receives ``settings: InfluxSettings``.
+
+    A config file named by ``--config`` or ``$PRICECAP_CONFIG`` must exist, unless ``config_may_be_missing``
+    (``pricecap up`` writes it). InfluxDB's failures become one-line errors (:func:`pricecap.influx.influx_error`).
+    """
 
     @click.option(
         "--config",
         "config_path",
-        type=click.Path(dir_okay=False, path_type=Path),
+        type=click.Path(path_type=Path),
         help="Config file (TOML, [influxdb] table). Default: $PRICECAP_CONFIG or the user config folder.",
     )
     @click.option("--url", help="InfluxDB URL [env INFLUXDB_V2_URL; default http://localhost:8086].")
@@ -79,7 +105,23 @@ def influx_options(command: F) -> F:
         bucket: str | None,
         **kwargs: Any,
     ) -> Any:
-        settings = load_settings(config_path, {"url": url, "token": token, "org": org, "bucket": bucket})
-        return command(settings=settings, **kwargs)
+        overrides = {"url": url, "token": token, "org": org, "bucket": bucket}
+        settings = load_settings(config_path, overrides, config_may_be_missing=config_may_be_missing)
+        try:
+            return command(settings=settings, **kwargs)
+        except Exception as e:
+            if "influxdb_client" not in sys.modules:
+                raise
+            from pricecap.influx import influx_error  # not before: influxdb_client loads only when a command runs
+
+            translated = influx_error(e, settings)
+            if translated is None:
+                raise
+            raise translated from e
 
     return wrapper  # type: ignore[return-value]  # fmt: skip
+
+
+def influx_options_creating_config(command: F) -> F:
+    """:func:`influx_options` for a command that writes the config file when it does not exist yet."""
+    return influx_options(command, config_may_be_missing=True)

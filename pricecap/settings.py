@@ -50,6 +50,13 @@ class InfluxSettings(BaseModel):
             raise ValueError(f"InfluxDB URL must start with http:// or https://, got {url!r}")
         return url.rstrip("/")
 
+    @field_validator("bucket")
+    @classmethod
+    def _bucket_name(cls, name: str) -> str:
+        if not name or '"' in name or name.startswith("_") or not name.isprintable():
+            raise ValueError(f"bad bucket name {name!r}: InfluxDB refuses empty ones, quotes and a leading _")
+        return name
+
     def require_credentials(self) -> tuple[str, str]:
         """The token and org, or a ConfigError that says how to set the missing one."""
         if self.token is None or not self.token.get_secret_value():
@@ -80,19 +87,22 @@ def config_path(path: Path | None = None, environ: Mapping[str, str] | None = No
     return named_config_path(path, os.environ if environ is None else environ) or default_config_path()
 
 
-def read_config_file(path: Path | None, environ: Mapping[str, str]) -> dict[str, Any]:
-    """The ``[influxdb]`` table of the config file (empty when the default file does not exist)."""
+def read_config_file(path: Path | None, environ: Mapping[str, str], may_be_missing: bool = False) -> dict[str, Any]:
+    """The ``[influxdb]`` table of the config file (empty when the default file does not exist, or a named one
+    when ``may_be_missing``: ``pricecap up`` creates it)."""
     named = named_config_path(path, environ)
     target = named or default_config_path()
     try:
         with target.open("rb") as f:
             document = tomllib.load(f)
     except FileNotFoundError:
-        if named is not None:
+        if named is not None and not may_be_missing:
             raise ConfigError(f"config file {target} does not exist") from None
         return {}
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise ConfigError(f"config file {target}: {e}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {target} is not a text (UTF-8 TOML) file") from None
     table = document.get("influxdb", {})
     if not isinstance(table, dict):
         raise ConfigError(f"config file {target}: [influxdb] must be a table")
@@ -103,10 +113,11 @@ def load_settings(
     config_path: Path | None = None,
     overrides: Mapping[str, object | None] | None = None,
     environ: Mapping[str, str] | None = None,
+    config_may_be_missing: bool = False,
 ) -> InfluxSettings:
     """Settings from config file, environment and ``overrides`` (CLI options; None means not given)."""
     env = os.environ if environ is None else environ
-    values: dict[str, Any] = read_config_file(config_path, env)
+    values: dict[str, Any] = read_config_file(config_path, env, config_may_be_missing)
     values.update({key: env[var] for key, var in ENV_VARS.items() if env.get(var)})
     values.update({key: value for key, value in (overrides or {}).items() if value is not None})
     try:
@@ -122,7 +133,10 @@ def store_settings(settings: InfluxSettings, path: Path) -> None:
     """Add an ``[influxdb]`` table with the settings (token included) to the config file, readable by its
     owner only (0600). Other tables are kept; a file that has an ``[influxdb]`` table already is refused."""
     token, org = settings.require_credentials()
-    existing = path.read_text() if path.exists() else ""
+    try:
+        existing = path.read_text() if path.exists() else ""
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"config file {path} cannot be read: {e}") from None
     if existing:
         try:
             has_table = "influxdb" in tomllib.loads(existing)

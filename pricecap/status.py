@@ -29,7 +29,11 @@ def status(settings: InfluxSettings, paths: StackPaths) -> None:
     else:
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(state.started))
         source = "simulated" if state.simulate else "Binance"
-        click.echo(f"stack: running, pid {state.pid}, since {started}; {source} trades of {' '.join(state.symbols)}")
+        where = " on the built-in fake exchange" if state.simulate else ""
+        exchange = f"{where} at {state.exchange}" if state.exchange else where
+        click.echo(
+            f"stack: running, pid {state.pid}, since {started}; {source} trades of {' '.join(state.symbols)}{exchange}"
+        )
         if state.log:
             click.echo(f"log: {state.log}")
     url = state.url if state is not None else settings.url
