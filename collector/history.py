@@ -11,7 +11,16 @@ from pathlib import Path
 import click
 import platformdirs
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    TaskID,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Column
 
 from collector import archive, binance
 from collector.backfill import BackfillProgress, backfill
@@ -28,17 +37,24 @@ from queries.api import checked_range, checked_symbol
 workers_option = click.option("--workers", default=4, show_default=True, help="Write requests in flight at once.")
 
 
+def progress_columns() -> tuple[ProgressColumn, ...]:
+    """Name, bar, percent, rows, rows per second and time left; on a narrow terminal the name and the bar
+    shrink, the figures are never cut."""
+    whole = Column(no_wrap=True)
+    return (
+        TextColumn("{task.description}", table_column=Column(ratio=1, overflow="ellipsis")),
+        BarColumn(bar_width=None, table_column=Column(ratio=1)),
+        TaskProgressColumn(table_column=whole),
+        TextColumn("{task.fields[rows]:,} rows {task.fields[rate]:,.0f}/s", table_column=whole),
+        TimeRemainingColumn(table_column=whole),
+    )
+
+
 @contextmanager
 def progress_bar(label: str, total: float) -> Iterator[tuple[Progress, TaskID]]:
-    """A progress bar on stderr: percent, rows, rows per second and time left."""
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TaskProgressColumn(),
-        TextColumn("{task.fields[rows]:>12,} rows  {task.fields[rate]:>9,.0f} rows/s"),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-    )
+    """A progress bar on stderr when it is a terminal (see :func:`progress_columns`); none in a log."""
+    console = Console(stderr=True)
+    bar = Progress(*progress_columns(), console=console, disable=not console.is_terminal)
     with bar:
         yield bar, bar.add_task(label, total=total, rows=0, rate=0.0)
 
