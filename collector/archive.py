@@ -85,6 +85,13 @@ def open_rows(path: Path) -> tuple[IO[bytes], IO[bytes]]:
     return raw, archive.open(members[0])
 
 
+def probe(path: Path) -> None:
+    """Raise ArchiveError unless ``path`` opens as an archive (or a CSV): a check before anything is written."""
+    raw, stream = open_rows(path)
+    stream.close()
+    raw.close()
+
+
 def lines(path: Path, symbol: str, progress: Progress, batch_rows: int = 50_000) -> Iterator[str]:
     """The archive's trades as line-protocol bodies of up to ``batch_rows`` lines each.
 

@@ -29,12 +29,14 @@ from collector.cli import is_loopback, source_option
 from collector.rest import BinanceRest
 from pricecap import model, times
 from pricecap.influx import check
-from pricecap.options import influx_options
+from pricecap.options import POSITIVE, checked_symbols, influx_options, url_checker
 from pricecap.settings import InfluxSettings
 from queries import rollup
-from queries.api import checked_range, checked_symbol
+from queries.api import checked_range
 
-workers_option = click.option("--workers", default=4, show_default=True, help="Write requests in flight at once.")
+workers_option = click.option(
+    "--workers", default=4, show_default=True, type=click.IntRange(1, 64), help="Write requests in flight at once."
+)
 
 
 def progress_columns() -> tuple[ProgressColumn, ...]:
@@ -68,8 +70,8 @@ def rebuild_candles(settings: InfluxSettings, first_ms: int | None, last_ms: int
 
 @click.command("import")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--symbol", help="The symbol of every file [default: from each file name].")
-@click.option("--batch-rows", default=50_000, show_default=True, help="Rows per write request.")
+@click.option("--symbol", callback=checked_symbols, help="The symbol of every file [default: from each file name].")
+@click.option("--batch-rows", default=50_000, show_default=True, type=POSITIVE, help="Rows per write request.")
 @workers_option
 @influx_options
 def import_archives(
@@ -81,9 +83,11 @@ def import_archives(
     microseconds, streams (constant memory), and writes large batches concurrently. Importing a file again
     changes nothing.
     """
-    check(settings)
+    names = {path: symbol or archive.symbol_of(path) for path in files}
     for path in files:
-        name = checked_symbol(symbol) if symbol else archive.symbol_of(path)
+        archive.probe(path)
+    check(settings)
+    for path, name in names.items():
         verified = archive.verify_checksum(path)
         progress = archive.Progress(total_bytes=path.stat().st_size)
         started = time.monotonic()
@@ -107,11 +111,11 @@ def import_archives(
 
 
 @click.command("backfill", epilog="Times: ISO-8601 (UTC unless a zone is given), epoch milliseconds, now, -7d ...")
-@click.option("--symbol", required=True, help="The symbol, e.g. BTCUSDT.")
+@click.option("--symbol", required=True, callback=checked_symbols, help="The symbol, e.g. BTCUSDT.")
 @click.option("--from", "start", required=True, help="Range start (inclusive).")
 @click.option("--to", "stop", default="now", show_default=True, help="Range stop (exclusive).")
 @source_option
-@click.option("--rest-url", help="REST base URL (overrides --source).")
+@click.option("--rest-url", callback=url_checker("http", "https"), help="REST base URL (overrides --source).")
 @workers_option
 @influx_options
 def backfill_command(
@@ -122,7 +126,6 @@ def backfill_command(
     Within Binance's request-weight budget; an interrupted backfill resumes where it stopped when run again
     with the same arguments; trades already stored (live or earlier) are written to the same points again.
     """
-    symbol = checked_symbol(symbol)
     start_ns, stop_ns = checked_range(start, stop)
     start_ms, stop_ms = start_ns // model.NS_PER_MS, stop_ns // model.NS_PER_MS
     check(settings)

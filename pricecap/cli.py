@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import importlib
 import sys
+import traceback
 from collections.abc import Sequence
 from typing import Any
 
 import click
 
 from pricecap import __version__
-from pricecap.errors import ExitCode
-from pricecap.options import influx_options
+from pricecap.errors import ExitCode, PricecapError
+from pricecap.options import fail, influx_options, unexpected
 from pricecap.settings import InfluxSettings
 
 # Each subcommand's name and the module that defines it (in its COMMANDS list).
@@ -73,6 +74,12 @@ class LazyGroup(click.Group):
         except click.Abort:
             click.echo("pricecap: error: interrupted", err=True)
             sys.exit(ExitCode.INTERRUPTED)
+        except PricecapError as e:  # from an option's check, before the command runs
+            fail(e)
+        except Exception as e:  # a traceback is never the answer to a user
+            if "--debug" in (sys.argv[1:] if args is None else args):
+                traceback.print_exc()
+            fail(unexpected(e))
         sys.exit(result if isinstance(result, int) else 0)
 
 

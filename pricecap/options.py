@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import sys
 import traceback
 from collections.abc import Callable
@@ -11,11 +12,30 @@ from typing import Any, TypeVar
 
 import click
 
+from pricecap import model
 from pricecap.errors import PricecapError
-from pricecap.settings import config_path, load_settings
+from pricecap.settings import config_path, load_settings, valid_host, valid_url
 from pricecap.stack import StackPaths, default_data_dir
 
 F = TypeVar("F", bound=Callable[..., Any])
+POSITIVE = click.IntRange(min=1, max=2**53)
+"""A count: at least one, and one that fits (a huge number is refused, not an overflow later)."""
+PORT = click.IntRange(1, 65_535)
+PORT_OR_OFF = click.IntRange(0, 65_535)
+
+
+class FiniteRange(click.FloatRange):
+    """click's FloatRange without ``nan``, which its bounds let through."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if math.isnan(number):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        return number
+
+
+SECONDS = FiniteRange(min=0, max=86_400 * 365, min_open=True)
+"""A positive time in seconds, at most a year."""
 
 
 def fail(error: PricecapError) -> None:
@@ -56,6 +76,35 @@ def unexpected(error: BaseException) -> PricecapError:
     """A failure no check foresaw, as a one-line error that says how to see more."""
     text = " ".join(str(error).split()) or "no message"
     return PricecapError(f"unexpected {type(error).__name__}: {text} (pricecap --debug ... shows the traceback)")
+
+
+def checked_symbols(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """Option callback: the symbol(s) given, checked and upper-cased before anything runs (exit 7 if not one)."""
+    if value is None:
+        return None
+    if isinstance(value, tuple):
+        return tuple(model.checked_symbol(v) for v in value)
+    return model.checked_symbol(value)
+
+
+def checked_host(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """Option callback: a host name or IP address to listen on."""
+    if not valid_host(value):
+        raise click.BadParameter(f"{value!r} is not a host name or IP address")
+    return value
+
+
+def url_checker(*schemes: str) -> Callable[[click.Context, click.Parameter, str | None], str | None]:
+    """An option callback that accepts a URL with one of ``schemes`` and a host (None: not given)."""
+
+    def check(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not valid_url(value, schemes):
+            raise click.BadParameter(f"{value!r} is not a {' or '.join(s + '://' for s in schemes)} URL with a host")
+        return value
+
+    return check
 
 
 def data_dir_option(command: F) -> F:

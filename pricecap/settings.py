@@ -11,7 +11,9 @@ folder (``~/.config/pricecap/`` on Linux); a missing default file is fine, a mis
 from __future__ import annotations
 
 import os
+import re
 import tomllib
+import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,23 @@ ENV_VARS = {
     "timeout_ms": "INFLUXDB_V2_TIMEOUT",
 }
 
+_HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}|\[?[0-9A-Fa-f:.]{2,45}\]?").fullmatch
+
+
+def valid_host(host: str) -> bool:
+    """True for a host name or an IP address (no quotes, spaces or other characters a URL cannot hold)."""
+    return _HOST(host) is not None
+
+
+def valid_url(url: str, schemes: tuple[str, ...]) -> bool:
+    """True for a URL with one of ``schemes``, a valid host and, if any, a port from 1 to 65535."""
+    parts = urllib.parse.urlsplit(url)
+    try:
+        port_ok = parts.port != 0
+    except ValueError:  # not a number, or out of range
+        return False
+    return parts.scheme in schemes and valid_host(parts.hostname or "") and port_ok
+
 
 class InfluxSettings(BaseModel):
     """Where the trades live. The token is a secret: it never appears in logs, reprs or error messages."""
@@ -46,9 +65,24 @@ class InfluxSettings(BaseModel):
     @field_validator("url")
     @classmethod
     def _http_url(cls, url: str) -> str:
-        if not url.startswith(("http://", "https://")):
-            raise ValueError(f"InfluxDB URL must start with http:// or https://, got {url!r}")
+        if not valid_url(url, ("http", "https")):
+            raise ValueError(f"InfluxDB URL must start with http:// or https:// and name a host, got {url!r}")
         return url.rstrip("/")
+
+    @field_validator("org")
+    @classmethod
+    def _org(cls, org: str | None) -> str | None:
+        if org is not None and (not org.strip() or not org.isprintable()):
+            raise ValueError(f"bad organization {org!r}: give its name")
+        return org
+
+    @field_validator("token")
+    @classmethod
+    def _token(cls, token: SecretStr | None) -> SecretStr | None:
+        value = "x" if token is None else token.get_secret_value()
+        if not value or not value.isprintable() or any(c.isspace() for c in value):
+            raise ValueError("an InfluxDB token is one word of printable characters (it is not shown here)")
+        return token
 
     @field_validator("bucket")
     @classmethod

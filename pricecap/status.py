@@ -11,7 +11,7 @@ from influxdb_client.rest import ApiException
 from pricecap.errors import PricecapError, StackError
 from pricecap.influx import describe
 from pricecap.influxd import healthy
-from pricecap.options import data_dir_option, given_config_path, influx_options, reports_errors
+from pricecap.options import SECONDS, data_dir_option, given_config_path, influx_options, reports_errors
 from pricecap.settings import InfluxSettings
 from pricecap.stack import ManagedServer, StackPaths, clear_stale, read_json, running, terminate
 from queries.api import trade_counts
@@ -57,7 +57,9 @@ def stored_summary(settings: InfluxSettings) -> str:
 
 
 @click.command("down")
-@click.option("--timeout", default=330.0, show_default=True, help="Seconds to wait for the stack to stop.")
+@click.option(
+    "--timeout", default=330.0, show_default=True, type=SECONDS, help="Seconds to wait for the stack to stop."
+)
 @data_dir_option
 @reports_errors
 def down(paths: StackPaths, timeout: float) -> None:

@@ -30,7 +30,16 @@ from pricecap.errors import ConfigError, PricecapError, StackError
 from pricecap.influx import check
 from pricecap.influxd import ensure_binary
 from pricecap.logs import setup_logging
-from pricecap.options import data_dir_option, given_config_path, influx_options_creating_config
+from pricecap.options import (
+    PORT,
+    PORT_OR_OFF,
+    SECONDS,
+    FiniteRange,
+    checked_symbols,
+    data_dir_option,
+    given_config_path,
+    influx_options_creating_config,
+)
 from pricecap.settings import InfluxSettings
 from pricecap.stack import (
     StackPaths,
@@ -55,13 +64,14 @@ DRAIN_TIMEOUT_S = 30.0
     "symbols",
     multiple=True,
     metavar="SYMBOL",
+    callback=checked_symbols,
     help=f"A spot symbol (repeatable) [default: {' '.join(DEFAULT_SYMBOLS)}].",
 )
 @click.option(
     "--rate",
     default=50.0,
     show_default=True,
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteRange(min=0, max=100_000, min_open=True),
     help="Simulated trades per second per symbol.",
 )
 @click.option(
@@ -71,13 +81,19 @@ DRAIN_TIMEOUT_S = 30.0
 )
 @source_option
 @click.option(
-    "--influxd-port", default=8086, show_default=True, help="Port of the managed influxd, when it is first set up."
+    "--influxd-port",
+    default=8086,
+    show_default=True,
+    type=PORT,
+    help="Port of the managed influxd, when it is first set up.",
 )
 @click.option("-d", "--detach", is_flag=True, help="Run in the background; stop it with pricecap down.")
-@click.option("--metrics-port", default=9108, show_default=True, help="Port of /metrics and /healthz (0: off).")
+@click.option(
+    "--metrics-port", default=9108, show_default=True, type=PORT_OR_OFF, help="Port of /metrics and /healthz (0: off)."
+)
 @click.option(
     "--status-interval",
-    type=click.FloatRange(min=0, min_open=True),
+    type=SECONDS,
     help="Seconds between status lines [default: 1 on a terminal, else 10].",
 )
 @click.option(

@@ -156,7 +156,7 @@ def price_at(
     pairs = [(symbol or "", t) for t in instants or ([] if file_ else ["now"])]
     if file_:
         pairs += list(read_instants(file_, symbol))
-    if not symbol and any(not s for s, _ in pairs):
+    if symbol is None and any(not s for s, _ in pairs):
         raise click.UsageError("give SYMBOL, or a --file with a symbol column")
     with Prices(settings, exchange) as prices:
         if len(pairs) == 1:
