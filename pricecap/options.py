@@ -87,6 +87,13 @@ def checked_symbols(ctx: click.Context, param: click.Parameter, value: Any) -> A
     return model.checked_symbol(value)
 
 
+def symbols_option(help_text: str) -> Callable[[F], F]:
+    """A repeatable ``--symbol`` option whose values the command receives checked, as ``symbols``."""
+    return click.option(
+        "--symbol", "symbols", multiple=True, metavar="SYMBOL", callback=checked_symbols, help=help_text
+    )
+
+
 def checked_host(ctx: click.Context, param: click.Parameter, value: str) -> str:
     """Option callback: a host name or IP address to listen on."""
     if not valid_host(value):

@@ -35,10 +35,10 @@ from pricecap.options import (
     PORT_OR_OFF,
     SECONDS,
     FiniteRange,
-    checked_symbols,
     data_dir_option,
     given_config_path,
     influx_options_creating_config,
+    symbols_option,
 )
 from pricecap.settings import InfluxSettings
 from pricecap.stack import (
@@ -59,14 +59,7 @@ DRAIN_TIMEOUT_S = 30.0
 
 @click.command("up")
 @click.option("--simulate", is_flag=True, help="Trade on a built-in fake exchange instead of Binance (offline).")
-@click.option(
-    "--symbol",
-    "symbols",
-    multiple=True,
-    metavar="SYMBOL",
-    callback=checked_symbols,
-    help=f"A spot symbol (repeatable) [default: {' '.join(DEFAULT_SYMBOLS)}].",
-)
+@symbols_option(f"A spot symbol (repeatable) [default: {' '.join(DEFAULT_SYMBOLS)}].")
 @click.option(
     "--rate",
     default=50.0,
