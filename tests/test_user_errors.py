@@ -302,3 +302,13 @@ def test_the_import_progress_bar_never_cuts_its_figures(width: int) -> None:
     bar.update(task, completed=100)
     Console(file=out, width=width).print(bar.make_tasks_table(bar.tasks))
     assert re.search(r"100% 12,345,678 rows 190,000/s 0:00:00$", out.getvalue().rstrip()), out.getvalue()
+
+
+def test_debug_shows_the_traceback_above_the_one_line() -> None:
+    env = {"INFLUXDB_V2_TOKEN": "t", "INFLUXDB_V2_ORG": "o", "PRICECAP_CONFIG": "/dev/null"}
+    plain = pricecap("price-at", "BTC/USDT", env=env)
+    one_line_error(plain, ExitCode.UNKNOWN_SYMBOL, "'BTC/USDT' is not a symbol")
+    debug = pricecap("--debug", "price-at", "BTC/USDT", env=env)
+    assert debug.returncode == ExitCode.UNKNOWN_SYMBOL
+    assert debug.stderr.startswith("Traceback (most recent call last):")
+    assert debug.stderr.strip().splitlines()[-1] == plain.stderr.strip()
