@@ -75,15 +75,17 @@ def test_up_writes_a_named_config_that_does_not_exist_yet_and_says_what_it_did(t
     port = free_port()
     env = {"PRICECAP_CONFIG": str(config)}
     up = start_up("--influxd-port", str(port), "--simulate-ledger", str(ledger), env=env)
-    wait_for(lambda: config.exists() and counts_reach(20, lambda: load_settings(config))(), up)
-    status = pricecap("status", env=env)
+    try:
+        wait_for(lambda: config.exists() and counts_reach(20, lambda: load_settings(config))(), up)
+        status = pricecap("status", env=env)
+    finally:  # stopped whatever happened, so that no stack outlives the test
+        up.send_signal(signal.SIGINT)
+        _, err = up.communicate(timeout=120)
     assert status.returncode == 0, status.stderr
     assert re.search(
         r"simulated trades of BTCUSDT ETHUSDT SOLUSDT on the built-in fake exchange at ws://127\.0\.0\.1:\d+",
         status.stdout,
     )
-    up.send_signal(signal.SIGINT)
-    _, err = up.communicate(timeout=120)
     assert up.returncode == 0, err
     sent = simulated_ids(ledger)
     assert set(sent) == set(SYMBOLS)
