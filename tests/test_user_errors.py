@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import signal
 import socket
@@ -26,7 +27,7 @@ from pricecap.influx import connect
 from pricecap.influxd import free_port
 from pricecap.model import Trade
 from pricecap.settings import InfluxSettings, load_settings
-from pricecap.stack import StackPaths
+from pricecap.stack import StackPaths, StackState, default_data_dir, write_json
 from queries import rollup
 from tests.helpers import bucket_with, environment_of, one_line_error, pricecap, stored_ids
 from tests.test_history import archive
@@ -87,6 +88,7 @@ def test_up_writes_a_named_config_that_does_not_exist_yet_and_says_what_it_did(t
         status.stdout,
     )
     assert up.returncode == 0, err
+    assert f"pricecap up: the managed InfluxDB's URL, org and token stored in {config}" in err
     sent = simulated_ids(ledger)
     assert set(sent) == set(SYMBOLS)
     assert (
@@ -221,6 +223,21 @@ def test_up_with_an_influxd_port_it_would_ignore_is_refused(settings: InfluxSett
     result = pricecap("up", "--simulate", "--data-dir", str(tmp_path / "other"), "--influxd-port", "18087", env=env)
     one_line_error(result, ExitCode.CONFIG, "--influxd-port is the port of a managed InfluxDB")
     assert not StackPaths(tmp_path / "other").state.exists()
+
+
+@pytest.mark.integration
+def test_a_second_stack_into_the_bucket_of_a_running_one_is_refused(settings: InfluxSettings, tmp_path: Path) -> None:
+    first = StackPaths(default_data_dir())  # a stack that runs (this process) and writes to the settings' bucket
+    _, org = settings.require_credentials()
+    state = StackState(
+        pid=os.getpid(), influxd_pid=None, url=settings.url, org=org, bucket=settings.bucket,
+        symbols=["BTCUSDT"], simulate=True, log=None, started=time.time(),
+    )  # fmt: skip
+    write_json(first.state, state)
+    env = {**environment_of(settings), "INFLUXDB_V2_BUCKET": settings.bucket}
+    result = pricecap("up", "--simulate", "--metrics-port", "0", "--data-dir", str(tmp_path / "other"), env=env)
+    one_line_error(result, ExitCode.STACK, f"writes to bucket {settings.bucket!r} at {settings.url} already")
+    assert stored_ids(settings, "BTCUSDT") == []
 
 
 # 8. A permanent refusal is not retried, and its message is whole.
