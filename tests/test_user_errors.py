@@ -286,6 +286,8 @@ def test_an_archive_row_with_an_impossible_time_is_skipped(settings: InfluxSetti
     result = pricecap("import", str(path), "--config", "/dev/null", env=env)
     assert result.returncode == 0, result.stderr
     assert "skipped rows: 1 bad_number, 1 bad_time" in result.stderr
+    read_back = "InfluxDB now holds 5 trades of BTCUSDT in [2025-11-25T10:00:00.001Z, 2025-11-25T10:00:00.006Z)"
+    assert result.stderr.strip().splitlines()[-1] == read_back
     assert stored_ids(settings, "BTCUSDT") == [1, 2, 3, 4, 5]
 
 
