@@ -66,6 +66,9 @@ class LazyGroup(click.Group):
             return super().main(args, prog_name, **extra)
         try:
             result = super().main(args, prog_name, **{**extra, "standalone_mode": False})
+        except click.exceptions.NoArgsIsHelpError as e:  # a command (or pricecap) alone: its help, as click does
+            e.show()
+            sys.exit(e.exit_code)
         except click.ClickException as e:
             context = getattr(e, "ctx", None)
             hint = f" (see {context.command_path} --help)" if isinstance(e, click.UsageError) and context else ""

@@ -21,6 +21,12 @@ def test_help_lists_the_commands() -> None:
     assert "check" in result.stdout
 
 
+def test_pricecap_alone_shows_its_help_not_an_error_line() -> None:
+    result = pricecap()
+    assert (result.returncode, result.stderr.splitlines()[0]) == (2, "Usage: pricecap [OPTIONS] COMMAND [ARGS]...")
+    assert "price-at" in result.stderr and "pricecap: error" not in result.stderr
+
+
 def test_version() -> None:
     result = pricecap("--version")
     assert (result.returncode, result.stdout.strip()) == (0, f"pricecap, version {__version__}")
