@@ -60,6 +60,8 @@ def reports_errors(command: F) -> F:
             return command(*args, **kwargs)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort, KeyboardInterrupt):
             raise  # click's own, printed by the group as one line
+        except BrokenPipeError:
+            raise  # the reader went away (pricecap symbols | head): the group ends quietly
         except PricecapError as e:
             if debugging():
                 traceback.print_exc()
