@@ -18,6 +18,7 @@ from pathlib import Path
 from types import FrameType
 
 import click
+from click.core import ParameterSource
 
 from collector import binance
 from collector.cli import is_loopback, signal_event, source_option
@@ -25,17 +26,29 @@ from collector.service import Collector, CollectorConfig
 from collector.status_line import show_status
 from collector.writer import WriterOptions
 from fake_binance.simulation import DEFAULT_SYMBOLS, Simulation
-from pricecap.errors import PricecapError, StackError
+from pricecap.errors import ConfigError, PricecapError, StackError
 from pricecap.influx import check
 from pricecap.influxd import ensure_binary
 from pricecap.logs import setup_logging
-from pricecap.options import data_dir_option, given_config_path, influx_options
+from pricecap.options import (
+    PORT,
+    PORT_OR_OFF,
+    SECONDS,
+    FiniteRange,
+    data_dir_option,
+    given_config_path,
+    influx_options_creating_config,
+    symbols_option,
+)
 from pricecap.settings import InfluxSettings
 from pricecap.stack import (
+    ManagedServer,
     StackPaths,
     StackState,
     clear_stale,
+    default_data_dir,
     managed_influxd,
+    port_free,
     read_json,
     running,
     uses_managed,
@@ -48,18 +61,12 @@ DRAIN_TIMEOUT_S = 30.0
 
 @click.command("up")
 @click.option("--simulate", is_flag=True, help="Trade on a built-in fake exchange instead of Binance (offline).")
-@click.option(
-    "--symbol",
-    "symbols",
-    multiple=True,
-    metavar="SYMBOL",
-    help=f"A spot symbol (repeatable) [default: {' '.join(DEFAULT_SYMBOLS)}].",
-)
+@symbols_option(f"A spot symbol (repeatable) [default: {' '.join(DEFAULT_SYMBOLS)}].")
 @click.option(
     "--rate",
     default=50.0,
     show_default=True,
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteRange(min=0, max=100_000, min_open=True),
     help="Simulated trades per second per symbol.",
 )
 @click.option(
@@ -69,20 +76,26 @@ DRAIN_TIMEOUT_S = 30.0
 )
 @source_option
 @click.option(
-    "--influxd-port", default=8086, show_default=True, help="Port of the managed influxd, when it is first set up."
+    "--influxd-port",
+    default=8086,
+    show_default=True,
+    type=PORT,
+    help="Port of the managed influxd, when it is first set up.",
 )
 @click.option("-d", "--detach", is_flag=True, help="Run in the background; stop it with pricecap down.")
-@click.option("--metrics-port", default=9108, show_default=True, help="Port of /metrics and /healthz (0: off).")
+@click.option(
+    "--metrics-port", default=9108, show_default=True, type=PORT_OR_OFF, help="Port of /metrics and /healthz (0: off)."
+)
 @click.option(
     "--status-interval",
-    type=click.FloatRange(min=0, min_open=True),
+    type=SECONDS,
     help="Seconds between status lines [default: 1 on a terminal, else 10].",
 )
 @click.option(
     "--log-level", default="WARNING", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"])
 )
 @data_dir_option
-@influx_options
+@influx_options_creating_config
 def up(
     settings: InfluxSettings,
     paths: StackPaths,
@@ -106,6 +119,8 @@ def up(
         raise StackError(f"a stack runs already from {paths.root} (pid {state.pid}); stop it with pricecap down")
     clear_stale(paths)
     managed = uses_managed(settings, paths)
+    refuse_conflicts(settings, paths, managed, metrics_port)
+    first_start = managed and read_json(paths.managed, ManagedServer) is None
     if managed:
         ensure_binary()  # a first build takes minutes: before detaching, so that its progress shows
     else:
@@ -123,6 +138,10 @@ def up(
                 managed_influxd(settings, paths, influxd_port, given_config_path())
             )
             influxd_pid = server.pid
+            if first_start:
+                click.echo(
+                    f"pricecap up: the managed InfluxDB's URL, org and token stored in {given_config_path()}", err=True
+                )
         check(settings)
         _, org = settings.require_credentials()
         state = StackState(
@@ -152,9 +171,31 @@ def up(
             writer=WriterOptions(gzip=not is_loopback(settings.url)),
         )
         interval = status_interval or (1.0 if sys.stdout.isatty() else 10.0)
-        asyncio.run(serve(config, settings, simulation, state, paths, interval))
+        collector = asyncio.run(serve(config, settings, simulation, state, paths, interval))
         if simulation is not None and simulate_ledger is not None:
             simulation.dump_ledger(simulate_ledger)
+        spooled = f", {collector.stats.spooled:,} spooled" if collector.stats.spooled else ""
+        click.echo(f"pricecap up: stopped; {collector.stats.written_total():,} trades written{spooled}", err=True)
+
+
+def refuse_conflicts(settings: InfluxSettings, paths: StackPaths, managed: bool, metrics_port: int) -> None:
+    """Refuse a start that would not do what was asked: an ``--influxd-port`` that would be ignored, a second
+    stack writing into the bucket of one that runs from the default data folder, a taken metrics port."""
+    port_given = click.get_current_context().get_parameter_source("influxd_port") != ParameterSource.DEFAULT
+    if port_given and not managed:
+        raise ConfigError(
+            f"--influxd-port is the port of a managed InfluxDB, but {given_config_path()} points at {settings.url},"
+            f" which {paths.root} does not manage; for a second stack give it its own --config file too"
+        )
+    default = StackPaths(default_data_dir())
+    other = running(default) if default.root != paths.root else None
+    if other is not None and (other.url, other.bucket) == (settings.url, settings.bucket):
+        raise StackError(
+            f"the stack of {default.root} (pid {other.pid}) writes to bucket {other.bucket!r} at {other.url} already;"
+            " a second stack needs its own --config (and so its own InfluxDB) or another --bucket"
+        )
+    if metrics_port and not port_free(metrics_port):
+        raise StackError(f"port {metrics_port} of /metrics is in use by another program; choose another --metrics-port")
 
 
 async def serve(
@@ -164,14 +205,15 @@ async def serve(
     state: StackState,
     paths: StackPaths,
     status_interval: float,
-) -> None:
+) -> Collector:
     """Collect (from the simulation, if any) until signalled; then stop trading, let every trade sent
-    arrive, and let the collector flush."""
+    arrive, and let the collector flush. Returns the collector, whose stats say what it did."""
     signalled = signal_event()
     stop_collector = asyncio.Event()
     if simulation is not None:
         await simulation.fake.start()
         config = config.model_copy(update={"ws_url": simulation.fake.ws_url, "rest_url": simulation.fake.rest_url})
+    state = state.model_copy(update={"exchange": config.ws_url})
     collector = Collector(config, settings)
     collecting = asyncio.create_task(collector.run(stop_collector))
     write_json(paths.state, state)
@@ -191,6 +233,7 @@ async def serve(
         status.cancel()
         if simulation is not None:
             await simulation.fake.stop()
+    return collector
 
 
 async def drained(collector: Collector, simulation: Simulation) -> None:

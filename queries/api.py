@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pricecap import flux, model, times
 from pricecap.errors import BadRangeError, NoDataError, UnknownSymbolError
+from pricecap.model import checked_symbol
 from pricecap.settings import InfluxSettings, load_settings
 from queries import answers, rollup
 from queries.answers import Fill, Request
@@ -51,7 +52,6 @@ MINUTE_ALIGNED = frozenset({"m", "h", "d", "w", "mo", "y"})
 1-minute candles can fill them."""
 MAX_WINDOWS = 100_000
 """More windows than this in one candles answer is an error (ask for a larger ``every``)."""
-_SYMBOL = re.compile(r"[A-Z0-9]{1,32}").fullmatch
 _EVERY = re.compile(r"([1-9][0-9]{0,8})(mo|y|w|d|h|m|s|ms)").fullmatch
 
 
@@ -366,14 +366,6 @@ def _whole_hour_offsets(tz: str, start_ns: int, stop_ns: int) -> bool:
         (datetime.fromtimestamp(ns / 1e9, zone).utcoffset() or timedelta()) % timedelta(hours=1) == timedelta()
         for ns in (start_ns, stop_ns)
     )
-
-
-def checked_symbol(text: str) -> str:
-    """A symbol in Binance's form (upper case letters and digits); lower case is accepted."""
-    symbol = text.strip().upper()
-    if not _SYMBOL(symbol):
-        raise UnknownSymbolError(f"{text!r} is not a symbol: use letters and digits, e.g. BTCUSDT")
-    return symbol
 
 
 def checked_zone(name: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -75,7 +76,7 @@ def test_high_low_and_candles(env: dict[str, str]) -> None:
             "low": 96990.0,
             "low_time": "2025-11-25T10:01:00.000Z",
             "close": 96990.0,
-            "volume": pytest.approx(0.6),
+            "volume": 0.6,  # the exchange's decimals: no float noise of 0.1 + 0.2 + 0.3
             "trades": 3,
         }
     ]
@@ -84,7 +85,7 @@ def test_high_low_and_candles(env: dict[str, str]) -> None:
     )
     assert csv.splitlines() == [
         "start,open,high,low,close,volume,trades",
-        "2025-11-25T10:00:00.000Z,97000.5,97010.25,97000.5,97010.25,0.30000000000000004,2",
+        "2025-11-25T10:00:00.000Z,97000.5,97010.25,97000.5,97010.25,0.3,2",
         "2025-11-25T10:01:00.000Z,96990.0,96990.0,96990.0,96990.0,0.3,1",
         "2025-11-25T10:02:00.000Z,96990.0,96990.0,96990.0,96990.0,0.0,0",
     ]
@@ -131,3 +132,24 @@ def test_a_batch_with_an_unanswered_instant_prints_every_row_then_exits_8(env: d
         "BTCUSDT,2025-11-25T10:00:00.000Z,97010.25,0.2,8,2025-11-25T10:00:00.000Z,true,0",
     ]
     assert result.stderr.strip() == "pricecap: error: 1 instant(s) without a trade within 1h"
+
+
+def readme_examples() -> list[tuple[str, list[str]]]:
+    """The ``$ pricecap ...`` commands of the README's console blocks, each with the lines it prints."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    examples: list[tuple[str, list[str]]] = []
+    for block in text.split("```console\n")[1:]:
+        for line in block.split("```")[0].splitlines():
+            if line.startswith("$ pricecap "):
+                examples.append((line.removeprefix("$ pricecap "), []))
+            else:
+                examples[-1][1].append(line)
+    return examples
+
+
+def test_the_readme_examples_print_what_the_readme_shows(env: dict[str, str]) -> None:
+    examples = readme_examples()
+    assert len(examples) >= 4
+    for command, shown in examples:
+        result = pricecap(*shlex.split(command), "--config", "/dev/null", env=env)
+        assert (result.stdout + result.stderr).splitlines() == shown, command
