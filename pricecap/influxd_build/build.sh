@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Build the InfluxDB 2 server (influxd) pinned in go.mod, once, into a cache outside the clone.
 #
-#   tools/influxd/build.sh            prints the path of the cached binary, building it if needed
+#   pricecap/influxd_build/build.sh            prints the path of the cached binary, building it if needed
+#   pricecap/influxd_build/build.sh --cached   prints it only if it is cached already (else exit 1, silently)
+#
+# It ships inside pricecap's wheel, so an installed pricecap builds the same way. Without Go, Rust, gcc or
+# pkg-config it exits 3 naming what is missing.
 #
 # The cache lives in ${PRICECAP_CACHE:-${XDG_CACHE_HOME:-~/.cache}/pricecap} and is keyed by the pinned
 # version, so a new pin builds anew and an unchanged pin costs nothing. The Flux engine (libflux) is Rust,
@@ -18,10 +22,16 @@ if [ -x "$binary" ]; then
   echo "$binary"
   exit 0
 fi
+[ "${1:-}" != --cached ] || exit 1
 
+missing=()
 for tool in go cargo rustup gcc pkg-config; do
-  command -v "$tool" >/dev/null || { echo "build.sh: '$tool' is missing (see README: Building influxd)" >&2; exit 1; }
+  command -v "$tool" >/dev/null || missing+=("$tool")
 done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "build.sh: cannot build influxd, missing: ${missing[*]} (see README: The InfluxDB server)" >&2
+  exit 3
+fi
 work="$cache/build-$version"
 mkdir -p "$work/bin"
 cat > "$work/bin/rustc-caplints" <<'WRAP'
