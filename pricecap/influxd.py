@@ -102,6 +102,30 @@ def _build(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["bash", str(BUILD_SCRIPT), *args], stdout=subprocess.PIPE, text=True, check=False)
 
 
+NO_UI = (
+    "none (this server does not serve the InfluxDB UI); for one, run an influxd from InfluxData's packages "
+    "(on PATH or as $PRICECAP_INFLUXD), or build one with PRICECAP_INFLUXD_UI and PRICECAP_INFLUXD_UI_SHA256, "
+    "or run docker compose up -d"
+)
+"""What ``pricecap up`` and ``status`` say when the server has no UI: the ways to get one, in one line."""
+
+
+def serves_ui(url: str) -> bool:
+    """True when the InfluxDB at ``url`` serves its web UI: ``GET /`` answers an HTML page (a server built without
+    the UI, or started with ``--ui-disabled``, answers 404)."""
+    request = urllib.request.Request(f"{url.rstrip('/')}/", headers={"Accept": "text/html"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return bool(response.status == 200 and response.headers.get_content_type() == "text/html")
+    except (OSError, ValueError):
+        return False
+
+
+def ui_line(url: str) -> str:
+    """``InfluxDB UI: <url>`` when the server at ``url`` serves one, else that it does not and how to get one."""
+    return f"InfluxDB UI: {url.rstrip('/')}/" if serves_ui(url) else f"InfluxDB UI: {NO_UI}"
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as s:
@@ -136,10 +160,12 @@ class Onboarding:
 
 
 class InfluxdServer:
-    """One influxd process bound to 127.0.0.1, with all its data under ``data_dir``."""
+    """One influxd process bound to 127.0.0.1, with all its data under ``data_dir``; its UI (where the binary has
+    one) only with ``ui``."""
 
-    def __init__(self, binary: Path, data_dir: Path, port: int | None = None) -> None:
+    def __init__(self, binary: Path, data_dir: Path, port: int | None = None, ui: bool = False) -> None:
         self.binary = binary
+        self.ui = ui
         self.data_dir = data_dir
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -157,7 +183,7 @@ class InfluxdServer:
             "--sqlite-path", str(self.data_dir / "influxd.sqlite"),
             "--http-bind-address", f"127.0.0.1:{self.port}",
             "--reporting-disabled",
-            "--ui-disabled",
+            *([] if self.ui else ["--ui-disabled"]),
             "--log-level", "warn",
         ]  # fmt: skip
         with self.log_path.open("ab") as log:

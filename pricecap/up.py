@@ -27,7 +27,7 @@ from collector.writer import WriterOptions
 from fake_binance.simulation import DEFAULT_SYMBOLS, Simulation
 from pricecap.errors import PricecapError, StackError
 from pricecap.influx import check
-from pricecap.influxd import ensure_binary
+from pricecap.influxd import ensure_binary, ui_line
 from pricecap.logs import setup_logging
 from pricecap.options import data_dir_option, given_config_path, influx_options
 from pricecap.settings import InfluxSettings
@@ -142,6 +142,7 @@ def up(
             f" {'simulated' if simulate else source} trades of {' '.join(wanted)}; Ctrl-C stops",
             err=True,
         )
+        click.echo(ui_line(settings.url), err=True)
         config = CollectorConfig(  # serve() points it at the simulation, once that listens
             symbols=tuple(wanted),
             ws_url=binance.WS_BASE_URLS[source],
@@ -222,6 +223,7 @@ def in_background(paths: StackPaths) -> bool:
             raise StackError(f"the stack stopped while starting (exit {code}); see {paths.log}")
         time.sleep(0.1)
     click.echo(f"pricecap up: running in the background, pid {pid}; InfluxDB {state.url}; log {paths.log}")
+    click.echo(ui_line(state.url))
     click.echo("pricecap status shows it, pricecap down stops it")
     return False
 
