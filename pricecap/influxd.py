@@ -80,9 +80,9 @@ def ensure() -> Binary:
     """:func:`ensure_binary` with where the binary came from."""
     if (found := find_binary()) is not None:
         return found
+    if (can := _build("--can-build")).returncode == BUILD_TOOLS_MISSING:
+        raise PricecapError(f"no influxd here and none can be built (no {can.stdout.strip()}); {GET_ONE}")
     built = _build()
-    if built.returncode == BUILD_TOOLS_MISSING:
-        raise PricecapError(f"no influxd here and none can be built; {GET_ONE}")
     if built.returncode != 0:
         raise PricecapError(f"building influxd failed (exit {built.returncode}); see the messages above")
     return Binary(Path(built.stdout.split()[-1]), "built from source")

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from pricecap import influxd
-from pricecap.errors import PricecapError
+from pricecap.errors import ExitCode, PricecapError
 from pricecap.influxd import GET_ONE, Binary, ensure, find_binary
+from tests.helpers import one_line_error, pricecap
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 BARE_PATH = "/usr/bin:/bin"
@@ -68,6 +69,13 @@ def test_without_go_and_rust_the_error_says_how_to_get_a_server() -> None:
     assert GET_ONE in str(raised.value)
 
 
+@pytest.mark.usefixtures("nothing_found")
+def test_up_without_any_influxd_is_one_line_that_says_how_to_get_one() -> None:
+    result = pricecap("up", "--simulate", "--metrics-port", "0")
+    one_line_error(result, ExitCode.FAILURE, "no influxd here and none can be built (no go cargo rustup")
+    assert result.stderr.rstrip().endswith(GET_ONE)
+
+
 @pytest.fixture(scope="module")
 def checkout_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The checkout's files (committed or not, as git lists them) in a temporary folder."""
@@ -97,8 +105,8 @@ def test_setup_without_go_and_rust_takes_pricecap_influxd(checkout_copy: Path) -
     result = run_setup(checkout_copy, PRICECAP_INFLUXD=str(binary))
     assert result.returncode == 0, result.stderr
     assert f"influxd: {binary} ($PRICECAP_INFLUXD)" in result.stderr
-    pricecap = checkout_copy / ".venv" / "bin" / "pricecap"
-    version = subprocess.run([pricecap, "--version"], capture_output=True, text=True, check=False)
+    installed = checkout_copy / ".venv" / "bin" / "pricecap"
+    version = subprocess.run([installed, "--version"], capture_output=True, text=True, check=False)
     assert version.returncode == 0 and version.stdout.startswith("pricecap, version")
 
 
@@ -108,5 +116,6 @@ def test_setup_with_no_influxd_and_no_way_to_build_one_succeeds_with_the_advice(
     result = run_setup(checkout_copy, PRICECAP_CACHE=str(tmp_path / "empty-cache"))
     assert result.returncode == 0, result.stderr
     advice = [line for line in result.stderr.splitlines() if GET_ONE in line]
-    assert advice == [f"influxd: no influxd here and none can be built; {GET_ONE}"]
+    assert len(advice) == 1 and advice[0].endswith(GET_ONE), result.stderr
+    assert advice[0].startswith("influxd: no influxd here and none can be built (no go cargo rustup")
     assert result.stderr.splitlines()[-1].startswith("setup: ready.")

@@ -3,6 +3,7 @@
 #
 #   pricecap/influxd_build/build.sh            prints the path of the cached binary, building it if needed
 #   pricecap/influxd_build/build.sh --cached   prints it only if it is cached already (else exit 1, silently)
+#   pricecap/influxd_build/build.sh --can-build   exit 0 if it can build, else 3 printing what is missing
 #
 # It ships inside pricecap's wheel, so an installed pricecap builds the same way. Without Go, Rust, gcc or
 # pkg-config it exits 3 naming what is missing.
@@ -42,9 +43,14 @@ for tool in go cargo rustup gcc pkg-config; do
   command -v "$tool" >/dev/null || missing+=("$tool")
 done
 if [ ${#missing[@]} -gt 0 ]; then
-  echo "build.sh: cannot build influxd, missing: ${missing[*]} (see README: The InfluxDB server)" >&2
+  if [ "${1:-}" = --can-build ]; then
+    echo "${missing[*]}"
+  else
+    echo "build.sh: cannot build influxd, missing: ${missing[*]} (see README: The InfluxDB server)" >&2
+  fi
   exit 3
 fi
+[ "${1:-}" != --can-build ] || exit 0
 work="$cache/build-$version"
 mkdir -p "$work/bin"
 cat > "$work/bin/rustc-caplints" <<'WRAP'
