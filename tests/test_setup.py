@@ -31,6 +31,11 @@ def fake_influxd(folder: Path, says: str) -> Path:
     return binary
 
 
+def test_the_bare_path_has_no_go_cargo_or_influxd() -> None:
+    """What every test here relies on: /usr/bin:/bin holds none of them (Go and Rust live elsewhere here)."""
+    assert [tool for tool in ("go", "cargo", "influxd") if shutil.which(tool, path=BARE_PATH)] == []
+
+
 @pytest.fixture
 def nothing_found(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No $PRICECAP_INFLUXD, an empty build cache, and only /usr/bin:/bin on PATH."""

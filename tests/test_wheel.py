@@ -49,6 +49,10 @@ def test_the_installed_wheel_runs_the_stack_outside_the_checkout(installed: Path
     module, script = where.stdout.split()
     assert Path(module).is_relative_to(installed.parent) and Path(script).is_file(), where.stderr
 
+    # The build module it carries looks up the same cached build as the checkout's (and so would build that one).
+    cached = [run("bash", s, "--cached", cwd=tmp_path) for s in (script, CHECKOUT / "pricecap/influxd_build/build.sh")]
+    assert [(c.returncode, c.stdout) for c in cached] == [(cached[1].returncode, cached[1].stdout)] * 2
+
     version = run(pricecap, "--version", cwd=tmp_path)
     assert version.returncode == 0 and version.stdout.startswith("pricecap, version"), version.stderr
     assert run(pricecap, "--help", cwd=tmp_path).returncode == 0  # imports every command
