@@ -16,9 +16,8 @@ import pytest
 from pricecap import influxd
 from pricecap.errors import ExitCode, PricecapError
 from pricecap.influxd import GET_ONE, Binary, ensure, find_binary
-from tests.helpers import one_line_error, pricecap
+from tests.helpers import copy_checkout, one_line_error, pricecap
 
-CHECKOUT = Path(__file__).resolve().parents[1]
 BARE_PATH = "/usr/bin:/bin"
 
 
@@ -83,17 +82,8 @@ def test_up_without_any_influxd_is_one_line_that_says_how_to_get_one() -> None:
 
 @pytest.fixture(scope="module")
 def checkout_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The checkout's files (committed or not, as git lists them) in a temporary folder."""
-    copy = tmp_path_factory.mktemp("checkout")
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=CHECKOUT, capture_output=True, check=True,
-    ).stdout  # fmt: skip
-    for name in filter(None, listed.decode().split("\0")):
-        if (CHECKOUT / name).is_file():
-            (copy / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(CHECKOUT / name, copy / name)
-    return copy
+    """The checkout's files in a temporary folder."""
+    return copy_checkout(tmp_path_factory.mktemp("checkout"))
 
 
 def run_setup(checkout: Path, **env: str) -> subprocess.CompletedProcess[str]:

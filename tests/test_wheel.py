@@ -13,8 +13,7 @@ import orjson
 import pytest
 
 from pricecap.influxd import BINARY_ENV, ensure_binary, free_port
-
-CHECKOUT = Path(__file__).resolve().parents[1]
+from tests.helpers import CHECKOUT, copy_checkout
 
 
 def run(*args: str | Path, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -30,7 +29,8 @@ def run(*args: str | Path, cwd: Path, env: dict[str, str] | None = None) -> subp
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The ``bin`` folder of a fresh virtualenv with only the wheel built from the checkout (and its dependencies)."""
     folder = tmp_path_factory.mktemp("wheel")
-    built = run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", folder / "dist", CHECKOUT, cwd=folder)
+    source = copy_checkout(folder / "checkout")
+    built = run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", folder / "dist", source, cwd=folder)
     assert built.returncode == 0, built.stderr
     (wheel,) = (folder / "dist").glob("pricecap-*.whl")
     assert run(sys.executable, "-m", "venv", folder / "venv", cwd=folder).returncode == 0
