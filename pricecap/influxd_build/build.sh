@@ -71,6 +71,7 @@ if [ -n "$ui" ]; then
   rm -rf "$copy"
   mkdir -p "$copy"
   cp go.mod go.sum tools.go "$copy/"
+  go mod download "$influxdb"
   cp -r "$(go list -m -f '{{.Dir}}' "$influxdb")" "$copy/influxdb"
   chmod -R u+w "$copy/influxdb"
   mkdir -p "$copy/influxdb/static/data"
