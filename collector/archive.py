@@ -13,21 +13,23 @@ import hashlib
 import io
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 from pricecap import model
-from pricecap.errors import PricecapError
+from pricecap.errors import BadInputError
+from pricecap.times import LATEST_NS
 
 ARCHIVE_NAME = re.compile(r"(?P<symbol>[A-Z0-9]+)-trades-\d{4}-\d{2}(?:-\d{2})?\.(?:zip|csv)")
 MICROSECONDS_FROM = 10**14
 """A trade time above this is in microseconds (10**14 ms would be the year 5138)."""
 
 
-class ArchiveError(PricecapError):
-    """An archive that cannot be imported: unknown name, bad checksum, bad rows."""
+class ArchiveError(BadInputError):
+    """An archive that cannot be imported: unknown name, bad checksum, not a zip, damaged inside."""
 
 
 def symbol_of(path: Path) -> str:
@@ -72,18 +74,37 @@ def open_rows(path: Path) -> tuple[IO[bytes], IO[bytes]]:
     raw = path.open("rb")
     if path.suffix != ".zip":
         return raw, raw
-    archive = zipfile.ZipFile(raw)
+    try:
+        archive = zipfile.ZipFile(raw)
+    except zipfile.BadZipFile:
+        raw.close()
+        raise ArchiveError(f"{path.name}: not a zip archive (a damaged or partial download?)") from None
     members = [m for m in archive.namelist() if m.endswith(".csv")]
     if len(members) != 1:
         raise ArchiveError(f"{path.name}: expected one CSV inside, found {len(members)}")
     return raw, archive.open(members[0])
 
 
+def probe(path: Path) -> None:
+    """Raise ArchiveError unless ``path`` opens as an archive (or a CSV): a check before anything is written."""
+    raw, stream = open_rows(path)
+    stream.close()
+    raw.close()
+
+
 def lines(path: Path, symbol: str, progress: Progress, batch_rows: int = 50_000) -> Iterator[str]:
     """The archive's trades as line-protocol bodies of up to ``batch_rows`` lines each.
 
-    Rows that are not trades (a header, a bad number) are counted in ``progress.skipped``, never written.
+    Rows that are not trades (a header, a bad number, a time outside what InfluxDB stores) are counted in
+    ``progress.skipped``, never written. A zip damaged inside raises ArchiveError.
     """
+    try:
+        yield from _lines(path, symbol, progress, batch_rows)
+    except (zipfile.BadZipFile, zlib.error, EOFError) as e:
+        raise ArchiveError(f"{path.name}: the archive is damaged ({e}); download it again") from None
+
+
+def _lines(path: Path, symbol: str, progress: Progress, batch_rows: int) -> Iterator[str]:
     prefix = model.series_prefix(model.EXCHANGE_BINANCE, symbol)
     encode, decimal_ok = model.encode_line, model.decimal_ok
     raw, stream = open_rows(path)
@@ -101,6 +122,9 @@ def lines(path: Path, symbol: str, progress: Progress, batch_rows: int = 50_000)
                 _skip(progress, "bad_number")
                 continue
             time_ms = time_value // 1000 if time_value >= MICROSECONDS_FROM else time_value
+            if time_ms * model.NS_PER_MS >= LATEST_NS:
+                _skip(progress, "bad_time")
+                continue
             if progress.first_ms is None:
                 progress.first_ms = time_ms
             progress.last_ms = time_ms

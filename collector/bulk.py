@@ -2,8 +2,9 @@
 
 Live collection goes through the batching WriteApi (``collector/writer.py``); history arrives as whole files
 or REST pages, so here each body (tens of thousands of lines) is one synchronous request, ``workers`` of them
-at once, gzip on unless InfluxDB is on this machine. A failed request is retried with backoff; one that still
-fails stops the import with a clear error (re-running it is safe: the same trades land on the same points).
+at once, gzip on unless InfluxDB is on this machine. A failed request is retried with backoff, except a
+permanent refusal (a 4xx answer other than 429), which stops the import at once; one that still fails stops
+the import with a clear error (re-running it is safe: the same trades land on the same points).
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ class BulkWriter:
                 self._api.write(bucket=self.settings.bucket, record=body)
                 return
             except (ApiException, urllib3.exceptions.HTTPError, OSError) as e:
-                if attempt == self._attempts - 1 or (isinstance(e, ApiException) and e.status in (400, 401, 404)):
+                if attempt == self._attempts - 1 or permanent(e):
                     self._error = self._error or PricecapError(f"write failed: {describe(e, self.settings)}")
                     return
                 time.sleep(min(30.0, 2.0**attempt))
@@ -84,3 +85,13 @@ class BulkWriter:
     def _done(self, future: Future[None]) -> None:
         self._futures.discard(future)
         self._room.release()
+
+
+def permanent(error: Exception) -> bool:
+    """True for an answer that the same request would get again: a 4xx other than 429 (too many requests)."""
+    return (
+        isinstance(error, ApiException)
+        and error.status is not None
+        and 400 <= error.status < 500
+        and error.status != 429
+    )

@@ -16,7 +16,16 @@ import platformdirs
 from collector import binance
 from collector.stream import StreamOptions
 from pricecap.logs import setup_logging
-from pricecap.options import influx_options
+from pricecap.options import (
+    PORT_OR_OFF,
+    POSITIVE,
+    SECONDS,
+    FiniteRange,
+    checked_host,
+    checked_symbols,
+    influx_options,
+    url_checker,
+)
 from pricecap.settings import InfluxSettings
 from pricecap.times import parse_duration
 
@@ -45,32 +54,77 @@ source_option = click.option(
 
 
 @click.command("collect")
-@click.option("--symbol", "symbols", multiple=True, metavar="SYMBOL", help="A spot symbol, e.g. BTCUSDT (repeatable).")
+@click.option(
+    "--symbol",
+    "symbols",
+    multiple=True,
+    metavar="SYMBOL",
+    callback=checked_symbols,
+    help="A spot symbol, e.g. BTCUSDT (repeatable).",
+)
 @click.option("--all-symbols", is_flag=True, help="Every TRADING spot symbol, from exchangeInfo.")
 @source_option
-@click.option("--ws-url", help="WebSocket base URL (overrides --source), e.g. a local fake exchange.")
-@click.option("--rest-url", help="REST base URL (overrides --source).")
-@click.option("--streams-per-connection", default=200, show_default=True, help="Streams per WebSocket (max 1024).")
-@click.option("--chunk-lines", default=10_000, show_default=True, help="Most trades in one write request.")
-@click.option("--linger-ms", default=20.0, show_default=True, help="Least time between idle writes.")
 @click.option(
-    "--flush-interval-ms", default=1_000, show_default=True, help="Longest wait while every write worker is busy."
+    "--ws-url",
+    callback=url_checker("ws", "wss"),
+    help="WebSocket base URL (overrides --source), e.g. a local fake exchange.",
 )
-@click.option("--write-workers", default=2, show_default=True, help="Concurrent write requests.")
-@click.option("--max-pending", default=500_000, show_default=True, help="Unconfirmed trades before reading pauses.")
+@click.option("--rest-url", callback=url_checker("http", "https"), help="REST base URL (overrides --source).")
+@click.option(
+    "--streams-per-connection",
+    default=200,
+    show_default=True,
+    type=click.IntRange(1, binance.MAX_STREAMS_PER_CONNECTION),
+    help="Streams per WebSocket (max 1024).",
+)
+@click.option(
+    "--chunk-lines", default=10_000, show_default=True, type=POSITIVE, help="Most trades in one write request."
+)
+@click.option(
+    "--linger-ms",
+    default=20.0,
+    show_default=True,
+    type=FiniteRange(0, 60_000),
+    help="Least time between idle writes.",
+)
+@click.option(
+    "--flush-interval-ms",
+    default=1_000,
+    show_default=True,
+    type=POSITIVE,
+    help="Longest wait while every write worker is busy.",
+)
+@click.option(
+    "--write-workers", default=2, show_default=True, type=click.IntRange(1, 64), help="Concurrent write requests."
+)
+@click.option(
+    "--max-pending", default=500_000, show_default=True, type=POSITIVE, help="Unconfirmed trades before reading pauses."
+)
 @click.option(
     "--retry-for",
     default=120.0,
     show_default=True,
-    type=click.FloatRange(min=1),
+    type=FiniteRange(min=1, max=86_400),
     help="Seconds a write request is retried before it goes to the spool.",
 )
 @click.option("--gzip/--no-gzip", default=None, help="Compress writes [default: on, off for a loopback InfluxDB].")
-@click.option("--metrics-host", default="127.0.0.1", show_default=True, help="Address of /metrics and /healthz.")
-@click.option("--metrics-port", default=9108, show_default=True, help="Port of /metrics and /healthz (0: off).")
-@click.option("--health-interval", default=10.0, show_default=True, help="Seconds between health points.")
-@click.option("--ping-interval", default=20.0, show_default=True, help="Seconds between the collector's own pings.")
-@click.option("--ping-timeout", default=20.0, show_default=True, help="Seconds without a pong before reconnecting.")
+@click.option(
+    "--metrics-host",
+    default="127.0.0.1",
+    show_default=True,
+    callback=checked_host,
+    help="Address of /metrics and /healthz.",
+)
+@click.option(
+    "--metrics-port", default=9108, show_default=True, type=PORT_OR_OFF, help="Port of /metrics and /healthz (0: off)."
+)
+@click.option("--health-interval", default=10.0, show_default=True, type=SECONDS, help="Seconds between health points.")
+@click.option(
+    "--ping-interval", default=20.0, show_default=True, type=SECONDS, help="Seconds between the collector's own pings."
+)
+@click.option(
+    "--ping-timeout", default=20.0, show_default=True, type=SECONDS, help="Seconds without a pong before reconnecting."
+)
 @click.option(
     "--spool-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -79,7 +133,9 @@ source_option = click.option(
     show_default="the user data folder's pricecap/spool",
     help="Spool of writes InfluxDB refused, and the checkpoint [env PRICECAP_SPOOL_DIR].",
 )
-@click.option("--spool-max-mb", default=1024, show_default=True, help="Spool size limit; over it, an alarm.")
+@click.option(
+    "--spool-max-mb", default=1024, show_default=True, type=POSITIVE, help="Spool size limit; over it, an alarm."
+)
 @click.option(
     "--repair-window",
     default="24h",
@@ -126,6 +182,7 @@ def collect(
     from collector.writer import WriterOptions
     from pricecap.influx import check
 
+    repair_window_s = 0 if repair_window.strip() == "0" else parse_duration(repair_window) / 1e9
     setup_logging(log_level, log_json)
     check(settings)
     config = CollectorConfig(
@@ -142,7 +199,7 @@ def collect(
         metrics_port=metrics_port or None,
         spool_dir=spool_dir,
         spool_max_bytes=spool_max_mb * 2**20,
-        repair_window_s=0 if repair_window.strip() == "0" else parse_duration(repair_window) / 1e9,
+        repair_window_s=repair_window_s,
         writer=WriterOptions(
             write_workers=write_workers,
             max_pending=max_pending,

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import importlib
+import sys
+import traceback
+from collections.abc import Sequence
 from typing import Any
 
 import click
 
 from pricecap import __version__
-from pricecap.options import influx_options
+from pricecap.errors import ExitCode, PricecapError
+from pricecap.options import fail, influx_options, unexpected
 from pricecap.settings import InfluxSettings
 
 # Each subcommand's name and the module that defines it (in its COMMANDS list).
@@ -53,6 +57,31 @@ class LazyGroup(click.Group):
                 return command
         raise LookupError(f"{module_name}.COMMANDS has no command {cmd_name!r}")
 
+    def main(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, prog_name: str | None = None, **extra: Any
+    ) -> Any:
+        """Run a command; click's own errors (usage, bad values, Ctrl-C) become one ``pricecap: error:`` line
+        with click's exit code (2 for usage), like every other failure."""
+        if extra.get("standalone_mode") is False:
+            return super().main(args, prog_name, **extra)
+        try:
+            result = super().main(args, prog_name, **{**extra, "standalone_mode": False})
+        except click.ClickException as e:
+            context = getattr(e, "ctx", None)
+            hint = f" (see {context.command_path} --help)" if isinstance(e, click.UsageError) and context else ""
+            click.echo(f"pricecap: error: {' '.join(e.format_message().split())}{hint}", err=True)
+            sys.exit(e.exit_code)
+        except click.Abort:
+            click.echo("pricecap: error: interrupted", err=True)
+            sys.exit(ExitCode.INTERRUPTED)
+        except PricecapError as e:  # from an option's check, before the command runs
+            fail(e)
+        except Exception as e:  # a traceback is never the answer to a user
+            if "--debug" in (sys.argv[1:] if args is None else args):
+                traceback.print_exc()
+            fail(unexpected(e))
+        sys.exit(result if isinstance(result, int) else 0)
+
 
 @click.group(
     cls=LazyGroup,
@@ -60,7 +89,8 @@ class LazyGroup(click.Group):
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 @click.version_option(__version__, prog_name="pricecap")
-def main() -> None:
+@click.option("--debug", is_flag=True, help="On a failure, also print the traceback.")
+def main(debug: bool) -> None:
     """Capture every Binance spot trade into InfluxDB 2 and ask it about prices.
 
     Connection settings come from options, the INFLUXDB_V2_* environment variables or a config file.

@@ -21,12 +21,35 @@ class ExitCode(IntEnum):
     UNKNOWN_SYMBOL = 7
     NO_DATA = 8
     STACK = 9
+    INTERRUPTED = 130
+
+
+EXIT_MEANINGS: dict[ExitCode, str] = {
+    ExitCode.OK: "success",
+    ExitCode.FAILURE: "other failure (InfluxDB refused a write or a query, an unexpected error)",
+    ExitCode.USAGE: "usage error: unknown option, missing argument, a value or an input file that cannot be used",
+    ExitCode.CONFIG: "configuration error (no token or org, bad config file, bad URL, unknown bucket)",
+    ExitCode.UNREACHABLE: "InfluxDB unreachable, or it refused the token",
+    ExitCode.BAD_TIME: "a time, duration or time zone that cannot be read",
+    ExitCode.BAD_RANGE: "an invalid range: stop before start, or more than 100,000 candle windows",
+    ExitCode.UNKNOWN_SYMBOL: "unknown symbol: not a symbol, or none of its trades in the bucket",
+    ExitCode.NO_DATA: "nothing to answer: an empty range, no trade in it, or none within the look-back",
+    ExitCode.STACK: "the local stack cannot do it: it runs already, a port is taken, or it did not stop in time",
+    ExitCode.INTERRUPTED: "interrupted by Ctrl-C before it finished (128 + SIGINT, as shells report it)",
+}
+"""What each exit code means: the README's table of exit codes is this table (a test compares them)."""
 
 
 class PricecapError(Exception):
     """An error with a message meant for the user and the exit code that goes with it."""
 
     exit_code: ExitCode = ExitCode.FAILURE
+
+
+class BadInputError(PricecapError):
+    """A value or an input file the command cannot use (the exit code of click's own usage errors)."""
+
+    exit_code = ExitCode.USAGE
 
 
 class ConfigError(PricecapError):

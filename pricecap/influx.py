@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import orjson
 import urllib3
 from influxdb_client.client.influxdb_client import InfluxDBClient
 from influxdb_client.rest import ApiException
 
-from pricecap.errors import ConfigError, UnreachableError
+from pricecap.errors import ConfigError, PricecapError, UnreachableError
 from pricecap.settings import InfluxSettings
 
 
@@ -21,13 +22,50 @@ def describe(error: Exception, settings: InfluxSettings) -> str:
     if isinstance(error, ApiException):
         if error.status == 401:
             return f"InfluxDB at {settings.url} refused the token (401 unauthorized)"
-        body = error.body.decode(errors="replace") if isinstance(error.body, bytes) else error.body
-        message = (body or error.reason or "").strip().replace("\n", " ")
-        return f"InfluxDB at {settings.url} answered HTTP {error.status}: {message[:300]}"
+        return f"InfluxDB at {settings.url} answered HTTP {error.status}: {_answer(error)}"
     if isinstance(error, urllib3.exceptions.HTTPError | OSError):
         reason = getattr(error, "reason", None) or error
         return f"cannot reach InfluxDB at {settings.url}: {str(reason).split(': ')[-1]}"
     return f"InfluxDB at {settings.url}: {error}"
+
+
+def _answer(error: ApiException) -> str:
+    """The server's own message of an error answer (the ``message`` of its JSON body), on one line, whole."""
+    body = error.body.decode(errors="replace") if isinstance(error.body, bytes) else error.body
+    text = (body or "").strip()
+    try:
+        document = orjson.loads(text)
+        text = str(document.get("message") or text) if isinstance(document, dict) else text
+    except orjson.JSONDecodeError:
+        pass
+    return " ".join((text or error.reason or "no message").split())
+
+
+def influx_error(error: BaseException, settings: InfluxSettings) -> PricecapError | None:
+    """The user error for a failed InfluxDB call (None when ``error`` is not one).
+
+    A token refused (401, 403) counts as unreachable (exit 4), a missing bucket or org (404) as configuration
+    (exit 3); a request that timed out while the server was up is named as such, not as unreachable.
+    """
+    if isinstance(error, ApiException):
+        if error.status in (401, 403):
+            return UnreachableError(describe(error, settings))
+        if error.status == 404:
+            if "bucket" in _answer(error).lower():  # not Flux's internals, which name the query's functions
+                return ConfigError(
+                    f"InfluxDB at {settings.url} has no bucket {settings.bucket!r} in org {settings.org!r}"
+                )
+            return ConfigError(describe(error, settings))
+        return PricecapError(describe(error, settings))
+    if isinstance(error, urllib3.exceptions.HTTPError):
+        reason = error.reason if isinstance(error, urllib3.exceptions.MaxRetryError) else error
+        if isinstance(reason, urllib3.exceptions.ReadTimeoutError):
+            return PricecapError(
+                f"InfluxDB at {settings.url} did not answer within {settings.timeout_ms / 1000:g} s: it is up but"
+                " slow; allow more with timeout_ms in the config file or INFLUXDB_V2_TIMEOUT (ms)"
+            )
+        return UnreachableError(describe(error, settings))
+    return None
 
 
 def check(settings: InfluxSettings) -> str:
@@ -40,7 +78,7 @@ def check(settings: InfluxSettings) -> str:
             version = client.version()
             bucket = client.buckets_api().find_bucket_by_name(settings.bucket)
         except (ApiException, urllib3.exceptions.HTTPError, OSError) as e:
-            raise UnreachableError(describe(e, settings)) from None
+            raise (influx_error(e, settings) or UnreachableError(describe(e, settings))) from None
     if bucket is None:
         raise ConfigError(f"InfluxDB at {settings.url} has no bucket {settings.bucket!r} in org {settings.org!r}")
     return str(version)

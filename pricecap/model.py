@@ -29,6 +29,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from pricecap.errors import UnknownSymbolError
+
 MEASUREMENT = "trades"
 TAG_EXCHANGE = "exchange"
 TAG_SYMBOL = "symbol"
@@ -45,6 +47,15 @@ SUB_MS_SLOTS = 1_000_000
 """Trade ids modulo this number give the sub-millisecond nanoseconds of a trade's timestamp."""
 
 _DECIMAL = re.compile(r"(?!0*\.?0*$)[0-9]{1,20}(?:\.[0-9]{1,20})?").fullmatch
+_SYMBOL = re.compile(r"[A-Z0-9]{1,32}").fullmatch
+
+
+def checked_symbol(text: str) -> str:
+    """A symbol in Binance's form (upper case letters and digits); lower case is accepted."""
+    symbol = text.strip().upper()
+    if not _SYMBOL(symbol):
+        raise UnknownSymbolError(f"{text!r} is not a symbol: use letters and digits, e.g. BTCUSDT")
+    return symbol
 
 
 @dataclass(frozen=True, slots=True)

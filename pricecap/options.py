@@ -3,18 +3,39 @@
 from __future__ import annotations
 
 import functools
+import math
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
+from pricecap import model
 from pricecap.errors import PricecapError
-from pricecap.settings import config_path, load_settings
+from pricecap.settings import config_path, load_settings, valid_host, valid_url
 from pricecap.stack import StackPaths, default_data_dir
 
 F = TypeVar("F", bound=Callable[..., Any])
+POSITIVE = click.IntRange(min=1, max=2**53)
+"""A count: at least one, and one that fits (a huge number is refused, not an overflow later)."""
+PORT = click.IntRange(1, 65_535)
+PORT_OR_OFF = click.IntRange(0, 65_535)
+
+
+class FiniteRange(click.FloatRange):
+    """click's FloatRange without ``nan``, which its bounds let through."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if math.isnan(number):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        return number
+
+
+SECONDS = FiniteRange(min=0, max=86_400 * 365, min_open=True)
+"""A positive time in seconds, at most a year."""
 
 
 def fail(error: PricecapError) -> None:
@@ -23,17 +44,67 @@ def fail(error: PricecapError) -> None:
     sys.exit(int(error.exit_code))
 
 
+def debugging() -> bool:
+    """True when ``pricecap --debug`` asked for the traceback of a failure."""
+    context = click.get_current_context(silent=True)
+    return bool(context is not None and context.find_root().params.get("debug"))
+
+
 def reports_errors(command: F) -> F:
-    """Turn a PricecapError that ``command`` raises into one line on stderr and the error's exit code."""
+    """Turn any failure of ``command`` into one line on stderr and an exit code: a PricecapError's own code,
+    1 for anything else. No traceback, unless ``--debug`` asks for one (printed above the line)."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort, KeyboardInterrupt):
+            raise  # click's own, printed by the group as one line
         except PricecapError as e:
+            if debugging():
+                traceback.print_exc()
             fail(e)
+        except Exception as e:  # a traceback is never the answer to a user
+            if debugging():
+                traceback.print_exc()
+            fail(unexpected(e))
 
     return wrapper  # type: ignore[return-value]
+
+
+def unexpected(error: BaseException) -> PricecapError:
+    """A failure no check foresaw, as a one-line error that says how to see more."""
+    text = " ".join(str(error).split()) or "no message"
+    return PricecapError(f"unexpected {type(error).__name__}: {text} (pricecap --debug ... shows the traceback)")
+
+
+def checked_symbols(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """Option callback: the symbol(s) given, checked and upper-cased before anything runs (exit 7 if not one)."""
+    if value is None:
+        return None
+    if isinstance(value, tuple):
+        return tuple(model.checked_symbol(v) for v in value)
+    return model.checked_symbol(value)
+
+
+def checked_host(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """Option callback: a host name or IP address to listen on."""
+    if not valid_host(value):
+        raise click.BadParameter(f"{value!r} is not a host name or IP address")
+    return value
+
+
+def url_checker(*schemes: str) -> Callable[[click.Context, click.Parameter, str | None], str | None]:
+    """An option callback that accepts a URL with one of ``schemes`` and a host (None: not given)."""
+
+    def check(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not valid_url(value, schemes):
+            raise click.BadParameter(f"{value!r} is not a {' or '.join(s + '://' for s in schemes)} URL with a host")
+        return value
+
+    return check
 
 
 def data_dir_option(command: F) -> F:
@@ -56,13 +127,17 @@ def given_config_path() -> Path:
     return config_path(click.get_current_context().params.get("config_path"))
 
 
-def influx_options(command: F) -> F:
-    """Add the InfluxDB connection options to a command; it receives ``settings: InfluxSettings``."""
+def influx_options(command: F, config_may_be_missing: bool = False) -> F:
+    """Add the InfluxDB connection options to a command; it receives ``settings: InfluxSettings``.
+
+    A config file named by ``--config`` or ``$PRICECAP_CONFIG`` must exist, unless ``config_may_be_missing``
+    (``pricecap up`` writes it). InfluxDB's failures become one-line errors (:func:`pricecap.influx.influx_error`).
+    """
 
     @click.option(
         "--config",
         "config_path",
-        type=click.Path(dir_okay=False, path_type=Path),
+        type=click.Path(path_type=Path),
         help="Config file (TOML, [influxdb] table). Default: $PRICECAP_CONFIG or the user config folder.",
     )
     @click.option("--url", help="InfluxDB URL [env INFLUXDB_V2_URL; default http://localhost:8086].")
@@ -79,7 +154,23 @@ def influx_options(command: F) -> F:
         bucket: str | None,
         **kwargs: Any,
     ) -> Any:
-        settings = load_settings(config_path, {"url": url, "token": token, "org": org, "bucket": bucket})
-        return command(settings=settings, **kwargs)
+        overrides = {"url": url, "token": token, "org": org, "bucket": bucket}
+        settings = load_settings(config_path, overrides, config_may_be_missing=config_may_be_missing)
+        try:
+            return command(settings=settings, **kwargs)
+        except Exception as e:
+            if "influxdb_client" not in sys.modules:
+                raise
+            from pricecap.influx import influx_error  # not before: influxdb_client loads only when a command runs
+
+            translated = influx_error(e, settings)
+            if translated is None:
+                raise
+            raise translated from e
 
     return wrapper  # type: ignore[return-value]  # fmt: skip
+
+
+def influx_options_creating_config(command: F) -> F:
+    """:func:`influx_options` for a command that writes the config file when it does not exist yet."""
+    return influx_options(command, config_may_be_missing=True)

@@ -11,7 +11,9 @@ folder (``~/.config/pricecap/`` on Linux); a missing default file is fine, a mis
 from __future__ import annotations
 
 import os
+import re
 import tomllib
+import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,23 @@ ENV_VARS = {
     "timeout_ms": "INFLUXDB_V2_TIMEOUT",
 }
 
+_HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}|\[?[0-9A-Fa-f:.]{2,45}\]?").fullmatch
+
+
+def valid_host(host: str) -> bool:
+    """True for a host name or an IP address (no quotes, spaces or other characters a URL cannot hold)."""
+    return _HOST(host) is not None
+
+
+def valid_url(url: str, schemes: tuple[str, ...]) -> bool:
+    """True for a URL with one of ``schemes``, a valid host and, if any, a port from 1 to 65535."""
+    parts = urllib.parse.urlsplit(url)
+    try:
+        port_ok = parts.port != 0
+    except ValueError:  # not a number, or out of range
+        return False
+    return parts.scheme in schemes and valid_host(parts.hostname or "") and port_ok
+
 
 class InfluxSettings(BaseModel):
     """Where the trades live. The token is a secret: it never appears in logs, reprs or error messages."""
@@ -46,9 +65,31 @@ class InfluxSettings(BaseModel):
     @field_validator("url")
     @classmethod
     def _http_url(cls, url: str) -> str:
-        if not url.startswith(("http://", "https://")):
-            raise ValueError(f"InfluxDB URL must start with http:// or https://, got {url!r}")
+        if not valid_url(url, ("http", "https")):
+            raise ValueError(f"InfluxDB URL must start with http:// or https:// and name a host, got {url!r}")
         return url.rstrip("/")
+
+    @field_validator("org")
+    @classmethod
+    def _org(cls, org: str | None) -> str | None:
+        if org is not None and (not org.strip() or not org.isprintable()):
+            raise ValueError(f"bad organization {org!r}: give its name")
+        return org
+
+    @field_validator("token")
+    @classmethod
+    def _token(cls, token: SecretStr | None) -> SecretStr | None:
+        value = "x" if token is None else token.get_secret_value()
+        if not value or not value.isprintable() or any(c.isspace() for c in value):
+            raise ValueError("an InfluxDB token is one word of printable characters (it is not shown here)")
+        return token
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket_name(cls, name: str) -> str:
+        if not name or '"' in name or name.startswith("_") or not name.isprintable():
+            raise ValueError(f"bad bucket name {name!r}: InfluxDB refuses empty ones, quotes and a leading _")
+        return name
 
     def require_credentials(self) -> tuple[str, str]:
         """The token and org, or a ConfigError that says how to set the missing one."""
@@ -80,19 +121,22 @@ def config_path(path: Path | None = None, environ: Mapping[str, str] | None = No
     return named_config_path(path, os.environ if environ is None else environ) or default_config_path()
 
 
-def read_config_file(path: Path | None, environ: Mapping[str, str]) -> dict[str, Any]:
-    """The ``[influxdb]`` table of the config file (empty when the default file does not exist)."""
+def read_config_file(path: Path | None, environ: Mapping[str, str], may_be_missing: bool = False) -> dict[str, Any]:
+    """The ``[influxdb]`` table of the config file (empty when the default file does not exist, or a named one
+    when ``may_be_missing``: ``pricecap up`` creates it)."""
     named = named_config_path(path, environ)
     target = named or default_config_path()
     try:
         with target.open("rb") as f:
             document = tomllib.load(f)
     except FileNotFoundError:
-        if named is not None:
+        if named is not None and not may_be_missing:
             raise ConfigError(f"config file {target} does not exist") from None
         return {}
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise ConfigError(f"config file {target}: {e}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {target} is not a text (UTF-8 TOML) file") from None
     table = document.get("influxdb", {})
     if not isinstance(table, dict):
         raise ConfigError(f"config file {target}: [influxdb] must be a table")
@@ -103,10 +147,11 @@ def load_settings(
     config_path: Path | None = None,
     overrides: Mapping[str, object | None] | None = None,
     environ: Mapping[str, str] | None = None,
+    config_may_be_missing: bool = False,
 ) -> InfluxSettings:
     """Settings from config file, environment and ``overrides`` (CLI options; None means not given)."""
     env = os.environ if environ is None else environ
-    values: dict[str, Any] = read_config_file(config_path, env)
+    values: dict[str, Any] = read_config_file(config_path, env, config_may_be_missing)
     values.update({key: env[var] for key, var in ENV_VARS.items() if env.get(var)})
     values.update({key: value for key, value in (overrides or {}).items() if value is not None})
     try:
@@ -122,7 +167,10 @@ def store_settings(settings: InfluxSettings, path: Path) -> None:
     """Add an ``[influxdb]`` table with the settings (token included) to the config file, readable by its
     owner only (0600). Other tables are kept; a file that has an ``[influxdb]`` table already is refused."""
     token, org = settings.require_credentials()
-    existing = path.read_text() if path.exists() else ""
+    try:
+        existing = path.read_text() if path.exists() else ""
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"config file {path} cannot be read: {e}") from None
     if existing:
         try:
             has_table = "influxdb" in tomllib.loads(existing)

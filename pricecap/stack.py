@@ -83,6 +83,8 @@ class StackState(BaseModel):
     simulate: bool
     log: str | None
     started: float
+    exchange: str | None = None
+    """The WebSocket base URL the collector reads (the simulated exchange's own, with ``--simulate``)."""
 
 
 def read_json(path: Path, model: type[M]) -> M | None:

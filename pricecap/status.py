@@ -11,7 +11,7 @@ from influxdb_client.rest import ApiException
 from pricecap.errors import PricecapError, StackError
 from pricecap.influx import describe
 from pricecap.influxd import healthy, ui_line
-from pricecap.options import data_dir_option, given_config_path, influx_options, reports_errors
+from pricecap.options import SECONDS, data_dir_option, given_config_path, influx_options, reports_errors
 from pricecap.settings import InfluxSettings
 from pricecap.stack import ManagedServer, StackPaths, clear_stale, read_json, running, terminate
 from queries.api import trade_counts
@@ -29,7 +29,11 @@ def status(settings: InfluxSettings, paths: StackPaths) -> None:
     else:
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(state.started))
         source = "simulated" if state.simulate else "Binance"
-        click.echo(f"stack: running, pid {state.pid}, since {started}; {source} trades of {' '.join(state.symbols)}")
+        where = " on the built-in fake exchange" if state.simulate else ""
+        exchange = f"{where} at {state.exchange}" if state.exchange else where
+        click.echo(
+            f"stack: running, pid {state.pid}, since {started}; {source} trades of {' '.join(state.symbols)}{exchange}"
+        )
         if state.log:
             click.echo(f"log: {state.log}")
     url = state.url if state is not None else settings.url
@@ -56,7 +60,9 @@ def stored_summary(settings: InfluxSettings) -> str:
 
 
 @click.command("down")
-@click.option("--timeout", default=330.0, show_default=True, help="Seconds to wait for the stack to stop.")
+@click.option(
+    "--timeout", default=330.0, show_default=True, type=SECONDS, help="Seconds to wait for the stack to stop."
+)
 @data_dir_option
 @reports_errors
 def down(paths: StackPaths, timeout: float) -> None:

@@ -53,7 +53,21 @@ def parse_duration(text: str) -> int:
     total = sum(int(n) * UNIT_NS[unit] for n, unit in _DURATION_PART.findall(compact))
     if total <= 0:
         raise BadTimeError(f"bad duration {text!r}: it must be longer than zero")
+    if total > LATEST_NS - EARLIEST_NS:
+        longest = (LATEST_NS - EARLIEST_NS) // UNIT_NS["d"]
+        raise BadTimeError(f"bad duration {text!r}: InfluxDB's times end in 2262, so at most {longest}d")
     return total
+
+
+def format_duration(ns: int) -> str:
+    """A duration as people write it: ``30d``, ``1h30m``, ``2m5s``, ``250ms`` (negative with a ``-``)."""
+    sign, rest = ("-", -ns) if ns < 0 else ("", ns)
+    parts = []
+    for unit in ("d", "h", "m", "s", "ms"):
+        count, rest = divmod(rest, UNIT_NS[unit])
+        if count:
+            parts.append(f"{count}{unit}")
+    return sign + ("".join(parts) or "0s")
 
 
 def parse_instant(text: str, now_ns: int | None = None) -> int:

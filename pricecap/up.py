@@ -18,6 +18,7 @@ from pathlib import Path
 from types import FrameType
 
 import click
+from click.core import ParameterSource
 
 from collector import binance
 from collector.cli import is_loopback, signal_event, source_option
@@ -25,17 +26,27 @@ from collector.service import Collector, CollectorConfig
 from collector.status_line import show_status
 from collector.writer import WriterOptions
 from fake_binance.simulation import DEFAULT_SYMBOLS, Simulation
-from pricecap.errors import PricecapError, StackError
+from pricecap.errors import ConfigError, PricecapError, StackError
 from pricecap.influx import check
 from pricecap.influxd import ensure_binary, ui_line
 from pricecap.logs import setup_logging
-from pricecap.options import data_dir_option, given_config_path, influx_options
+from pricecap.options import (
+    PORT,
+    PORT_OR_OFF,
+    SECONDS,
+    FiniteRange,
+    checked_symbols,
+    data_dir_option,
+    given_config_path,
+    influx_options_creating_config,
+)
 from pricecap.settings import InfluxSettings
 from pricecap.stack import (
     StackPaths,
     StackState,
     clear_stale,
     managed_influxd,
+    port_free,
     read_json,
     running,
     uses_managed,
@@ -53,13 +64,14 @@ DRAIN_TIMEOUT_S = 30.0
     "symbols",
     multiple=True,
     metavar="SYMBOL",
+    callback=checked_symbols,
     help=f"A spot symbol (repeatable) [default: {' '.join(DEFAULT_SYMBOLS)}].",
 )
 @click.option(
     "--rate",
     default=50.0,
     show_default=True,
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteRange(min=0, max=100_000, min_open=True),
     help="Simulated trades per second per symbol.",
 )
 @click.option(
@@ -69,20 +81,26 @@ DRAIN_TIMEOUT_S = 30.0
 )
 @source_option
 @click.option(
-    "--influxd-port", default=8086, show_default=True, help="Port of the managed influxd, when it is first set up."
+    "--influxd-port",
+    default=8086,
+    show_default=True,
+    type=PORT,
+    help="Port of the managed influxd, when it is first set up.",
 )
 @click.option("-d", "--detach", is_flag=True, help="Run in the background; stop it with pricecap down.")
-@click.option("--metrics-port", default=9108, show_default=True, help="Port of /metrics and /healthz (0: off).")
+@click.option(
+    "--metrics-port", default=9108, show_default=True, type=PORT_OR_OFF, help="Port of /metrics and /healthz (0: off)."
+)
 @click.option(
     "--status-interval",
-    type=click.FloatRange(min=0, min_open=True),
+    type=SECONDS,
     help="Seconds between status lines [default: 1 on a terminal, else 10].",
 )
 @click.option(
     "--log-level", default="WARNING", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"])
 )
 @data_dir_option
-@influx_options
+@influx_options_creating_config
 def up(
     settings: InfluxSettings,
     paths: StackPaths,
@@ -106,6 +124,14 @@ def up(
         raise StackError(f"a stack runs already from {paths.root} (pid {state.pid}); stop it with pricecap down")
     clear_stale(paths)
     managed = uses_managed(settings, paths)
+    port_given = click.get_current_context().get_parameter_source("influxd_port") != ParameterSource.DEFAULT
+    if port_given and not managed:
+        raise ConfigError(
+            f"--influxd-port is the port of a managed InfluxDB, but {given_config_path()} points at {settings.url},"
+            f" which {paths.root} does not manage; for a second stack give it its own --config file too"
+        )
+    if metrics_port and not port_free(metrics_port):
+        raise StackError(f"port {metrics_port} of /metrics is in use by another program; choose another --metrics-port")
     if managed:
         ensure_binary()  # a first build takes minutes: before detaching, so that its progress shows
     else:
@@ -153,9 +179,11 @@ def up(
             writer=WriterOptions(gzip=not is_loopback(settings.url)),
         )
         interval = status_interval or (1.0 if sys.stdout.isatty() else 10.0)
-        asyncio.run(serve(config, settings, simulation, state, paths, interval))
+        collector = asyncio.run(serve(config, settings, simulation, state, paths, interval))
         if simulation is not None and simulate_ledger is not None:
             simulation.dump_ledger(simulate_ledger)
+        spooled = f", {collector.stats.spooled:,} spooled" if collector.stats.spooled else ""
+        click.echo(f"pricecap up: stopped; {collector.stats.written_total():,} trades written{spooled}", err=True)
 
 
 async def serve(
@@ -165,14 +193,15 @@ async def serve(
     state: StackState,
     paths: StackPaths,
     status_interval: float,
-) -> None:
+) -> Collector:
     """Collect (from the simulation, if any) until signalled; then stop trading, let every trade sent
-    arrive, and let the collector flush."""
+    arrive, and let the collector flush. Returns the collector, whose stats say what it did."""
     signalled = signal_event()
     stop_collector = asyncio.Event()
     if simulation is not None:
         await simulation.fake.start()
         config = config.model_copy(update={"ws_url": simulation.fake.ws_url, "rest_url": simulation.fake.rest_url})
+    state = state.model_copy(update={"exchange": config.ws_url})
     collector = Collector(config, settings)
     collecting = asyncio.create_task(collector.run(stop_collector))
     write_json(paths.state, state)
@@ -192,6 +221,7 @@ async def serve(
         status.cancel()
         if simulation is not None:
             await simulation.fake.stop()
+    return collector
 
 
 async def drained(collector: Collector, simulation: Simulation) -> None:

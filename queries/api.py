@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pricecap import flux, model, times
 from pricecap.errors import BadRangeError, NoDataError, UnknownSymbolError
+from pricecap.model import checked_symbol
 from pricecap.settings import InfluxSettings, load_settings
 from queries import answers, rollup
 from queries.answers import Fill, Request
@@ -37,7 +38,6 @@ CANDLES_SETTLE_NS = 20 * MINUTE_NS
 """Candles younger than this may still change (the roll-up task recomputes the last 15 minutes)."""
 MAX_WINDOWS = 100_000
 """More windows than this in one candles answer is an error (ask for a larger ``every``)."""
-_SYMBOL = re.compile(r"[A-Z0-9]{1,32}").fullmatch
 _EVERY = re.compile(r"([1-9][0-9]{0,8})(mo|y|w|d|h|m|s|ms)").fullmatch
 
 
@@ -249,14 +249,6 @@ class Prices:
 def _stop_of(request: Request) -> flux.Time:
     """The exclusive range stop that makes a trade at exactly the instant's millisecond count."""
     return flux.Time(model.time_ms_of(request.at_ns) * model.NS_PER_MS + model.NS_PER_MS)
-
-
-def checked_symbol(text: str) -> str:
-    """A symbol in Binance's form (upper case letters and digits); lower case is accepted."""
-    symbol = text.strip().upper()
-    if not _SYMBOL(symbol):
-        raise UnknownSymbolError(f"{text!r} is not a symbol: use letters and digits, e.g. BTCUSDT")
-    return symbol
 
 
 def checked_zone(name: str) -> None:

@@ -5,7 +5,7 @@
 // Windows are aligned to the epoch in UTC; candles.flux makes calendar windows in a time zone. Open and close
 // are by _time here, which differs from the trade_id rule (see the README) only where the ids cross a multiple
 // of 1,000,000 within one millisecond: right for a chart, while candles.flux corrects for it.
-// To run it in the InfluxDB UI, define params first, e.g.:
+// To run it in the InfluxDB UI, put this params record below the imports (Flux wants imports first):
 //   params = {bucket: "trades", exchange: "binance", symbol: "BTCUSDT", every: 1m,
 //             start: 2026-11-24T00:00:00Z, stop: 2026-11-25T00:00:00Z}
 series = (field) =>

@@ -4,7 +4,7 @@
 // empty; the other rows exist only for windows that hold trades.
 // open_id/close_id (the trade ids at the first and last _time of a window) against first_id/last_id (its lowest
 // and highest trade ids) tell the caller when an open or close needs the trade_id rule of the README.
-// To run it in the InfluxDB UI, define params first, e.g.:
+// To run it in the InfluxDB UI, put this params record below the imports (Flux wants imports first):
 //   params = {bucket: "trades", exchange: "binance", symbol: "BTCUSDT", every: 1h, tz: "UTC",
 //             start: 2026-11-24T00:00:00Z, stop: 2026-11-25T00:00:00Z}
 import "timezone"

@@ -6,15 +6,15 @@
 from __future__ import annotations
 
 import csv
+import re
 import sys
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 
 import click
 
 from pricecap import model, times
-from pricecap.errors import NoDataError
+from pricecap.errors import BadInputError, NoDataError
 from pricecap.options import influx_options
 from pricecap.settings import InfluxSettings
 from queries import rollup
@@ -24,17 +24,58 @@ from queries.models import Candle, PriceAt, Summary, SymbolInfo
 from queries.output import Format, Row, format_options, render
 from queries.plot import plot_candles
 
+_EXCHANGE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,31}").fullmatch
+QTY_DECIMALS = 8
+"""Binance's quantities have at most 8 decimals: sums of them (volumes) are shown rounded to that, not with the
+float noise of adding binary fractions (0.1 + 0.2 is 0.30000000000000004)."""
+
+
+def checked_exchange(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """An exchange tag as pricecap writes them: lower-case letters, digits, ``_ . -``."""
+    if not _EXCHANGE(value):
+        raise click.BadParameter(f"{value!r} is not an exchange tag: use lower-case letters and digits, e.g. binance")
+    return value
+
+
 exchange_option = click.option(
-    "--exchange", default=model.EXCHANGE_BINANCE, show_default=True, help="The exchange tag of the trades."
+    "--exchange",
+    default=model.EXCHANGE_BINANCE,
+    show_default=True,
+    callback=checked_exchange,
+    help="The exchange tag of the trades.",
 )
 start_option = click.option("--start", "--from", "start", required=True, help="Range start (inclusive).")
 stop_option = click.option("--stop", "--to", "stop", default="now", show_default=True, help="Range stop (exclusive).")
 TIMES_HELP = "Times: ISO-8601 (UTC unless a zone is given), epoch milliseconds, now, or relative (-15m, -2h, -7d)."
+_RELATIVE_ARGUMENT = re.compile(r"-[0-9][0-9a-z]*").fullmatch
+
+
+class TimeArguments(click.Command):
+    """A command whose TIME arguments may be relative times such as ``-15m``, which click would take for options.
+
+    Such an argument (not an option's value, not after ``--``) is read as ``now-15m``, which means the same.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        valued = {name for p in self.params if isinstance(p, click.Option) and not p.is_flag for name in p.opts}
+        rewritten: list[str] = []
+        for i, arg in enumerate(args):
+            if arg == "--":
+                rewritten += args[i:]
+                break
+            value = i > 0 and args[i - 1] in valued
+            rewritten.append(f"now{arg}" if _RELATIVE_ARGUMENT(arg) and not value else arg)
+        return super().parse_args(ctx, rewritten)
 
 
 def iso(ns: int, zone: str = "UTC") -> str:
-    """An instant for output: ISO-8601 with milliseconds, in UTC or the given zone."""
-    return times.format_ns(ns, zone)
+    """An instant for output: ISO-8601 with milliseconds (Binance's precision), in UTC or the given zone."""
+    return times.format_ns(ns - ns % model.NS_PER_MS, zone)
+
+
+def volume(value: float) -> float:
+    """A sum of quantities in the exchange's decimals."""
+    return round(value, QTY_DECIMALS)
 
 
 def trade_row(answer: PriceAt) -> Row:
@@ -65,8 +106,13 @@ def read_instants(path: str, symbol: str | None) -> Iterator[tuple[str, str]]:
     A file without a header row holds one time per line (and then SYMBOL is required).
     """
     handle = sys.stdin if path == "-" else Path(path).open(encoding="utf-8", newline="")  # noqa: SIM115
-    with handle:
-        lines = [line for line in handle if line.strip()]
+    try:
+        with handle:
+            lines = [line for line in handle if line.strip()]
+    except UnicodeDecodeError:
+        raise BadInputError(f"--file {path} is not a text CSV file") from None
+    if not lines:
+        raise NoDataError(f"--file {path} holds no instants")
     header = [c.strip().lower() for c in next(csv.reader(lines[:1]), [])]
     if "time" in header:
         for row in csv.DictReader(lines, fieldnames=header):
@@ -77,10 +123,16 @@ def read_instants(path: str, symbol: str | None) -> Iterator[tuple[str, str]]:
             yield symbol or "", line.strip()
 
 
-@click.command("price-at", epilog=TIMES_HELP)
+@click.command("price-at", cls=TimeArguments, epilog=TIMES_HELP)
 @click.argument("symbol", required=False)
 @click.argument("instants", nargs=-1, metavar="[TIME]...")
-@click.option("--file", "file_", metavar="CSV", help="Instants from a CSV file (- for stdin): time[,symbol] columns.")
+@click.option(
+    "--file",
+    "file_",
+    type=click.Path(exists=True, dir_okay=False, allow_dash=True),
+    metavar="CSV",
+    help="Instants from a CSV file (- for stdin): time[,symbol] columns.",
+)
 @click.option("--lookback", default=DEFAULT_LOOKBACK, show_default=True, help="How far back (and ahead) to look.")
 @click.option("--nearest", is_flag=True, help="Answer with the nearest trade either side, not the last one before.")
 @exchange_option
@@ -104,7 +156,7 @@ def price_at(
     pairs = [(symbol or "", t) for t in instants or ([] if file_ else ["now"])]
     if file_:
         pairs += list(read_instants(file_, symbol))
-    if not symbol and any(not s for s, _ in pairs):
+    if symbol is None and any(not s for s, _ in pairs):
         raise click.UsageError("give SYMBOL, or a --file with a symbol column")
     with Prices(settings, exchange) as prices:
         if len(pairs) == 1:
@@ -132,7 +184,7 @@ def summary_row(summary: Summary) -> Row:
         "low": summary.low.price,
         "low_time": iso(model.time_ms_of(summary.low.time_ns) * model.NS_PER_MS),
         "close": summary.close,
-        "volume": summary.volume,
+        "volume": volume(summary.volume),
         "trades": summary.trades,
     }
 
@@ -159,7 +211,7 @@ def candle_row(candle: Candle, zone: str) -> Row:
         "high": candle.high,
         "low": candle.low,
         "close": candle.close,
-        "volume": candle.volume,
+        "volume": volume(candle.volume),
         "trades": candle.trades,
     }
 
@@ -216,8 +268,15 @@ def last(settings: InfluxSettings, symbols: tuple[str, ...], exchange: str, outp
     with Prices(settings, exchange) as prices:
         answers = prices.last(symbols)
     if not answers:
-        raise NoDataError(f"the bucket {settings.bucket!r} holds no trades of {exchange}")
-    click.echo(render([trade_row(a) for a in answers], output))
+        raise NoDataError(f"the bucket {settings.bucket!r} holds no trades of exchange {exchange!r}")
+    click.echo(render([last_row(a) for a in answers], output))
+
+
+def last_row(answer: PriceAt) -> Row:
+    """A symbol's last trade as an output row, with its age (``3h12m5s``) instead of an instant and stale_ms."""
+    row = trade_row(answer)
+    del row["at"], row["stale_ms"]
+    return row | {"age": times.format_duration(answer.stale_ns - answer.stale_ns % model.NS_PER_MS)}
 
 
 def symbol_row(info: SymbolInfo) -> Row:
@@ -235,26 +294,26 @@ def symbols(settings: InfluxSettings, exchange: str, output: Format) -> None:
     with Prices(settings, exchange) as prices:
         infos = prices.symbols()
     if not infos:
-        raise NoDataError(f"the bucket {settings.bucket!r} holds no trades of {exchange}")
+        raise NoDataError(f"the bucket {settings.bucket!r} holds no trades of exchange {exchange!r}")
     click.echo(render([symbol_row(i) for i in infos], output))
 
 
 @click.command("setup")
 @click.option(
     "--retention",
-    default="0",
-    show_default=True,
-    help="How long raw trades are kept, e.g. 90d (0: forever); candles are always kept.",
+    help="How long raw trades are kept, e.g. 90d (0: forever) [default: as the bucket has it; a new one forever]."
+    " Candles are always kept.",
 )
 @click.option("--no-rebuild", is_flag=True, help="Do not compute candles for the trades already stored.")
 @influx_options
-def setup(settings: InfluxSettings, retention: str, no_rebuild: bool) -> None:
+def setup(settings: InfluxSettings, retention: str | None, no_rebuild: bool) -> None:
     """Create (or update) the buckets and the tasks that roll trades up into 1-minute and 1-hour candles.
 
-    Running it again updates in place, never duplicates. The candles bucket is <bucket>_candles; the first
-    run also computes candles for every trade already stored (--no-rebuild skips that).
+    Running it again updates in place, never duplicates; each line says what was done, with the retention
+    InfluxDB reports afterwards. The candles bucket is <bucket>_candles; the first run also computes candles
+    for every trade already stored (--no-rebuild skips that).
     """
-    keep = None if retention.strip() == "0" else timedelta(microseconds=times.parse_duration(retention) // 1000)
+    keep = None if retention is None else 0 if retention.strip() == "0" else retention_seconds(retention)
     for line in rollup.setup(settings, keep):
         click.echo(line)
     if not no_rebuild:
@@ -264,6 +323,14 @@ def setup(settings: InfluxSettings, retention: str, no_rebuild: bool) -> None:
             first, last = min(i.first_ns for i in stored), max(i.last_ns for i in stored)
             rollup.rebuild(settings, first, last + 1)
             click.echo(f"candles computed for the trades stored from {iso(first)} to {iso(last)}")
+
+
+def retention_seconds(text: str) -> int:
+    """A bucket retention in whole seconds; InfluxDB keeps data at least an hour."""
+    ns = times.parse_duration(text)
+    if ns < 3600 * times.NS_PER_S or ns % times.NS_PER_S:
+        raise times.BadTimeError(f"bad retention {text!r}: use whole seconds, at least 1h (or 0: forever)")
+    return ns // times.NS_PER_S
 
 
 COMMANDS: list[click.Command] = [price_at, high_low, candles, last, symbols, setup]

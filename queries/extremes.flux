@@ -1,7 +1,7 @@
 // The high and the low of one market over [params.start, params.stop) with the time each first traded (in _time
 // order), as one table of two rows (name "high" or "low", price, time) for a table panel. high_low.flux answers
 // the same with open, close, volume and trade ids for pricecap high-low.
-// To run it in the InfluxDB UI, define params first, e.g.:
+// To run it in the InfluxDB UI, put this params record below the imports (Flux wants imports first):
 //   params = {bucket: "trades", exchange: "binance", symbol: "BTCUSDT",
 //             start: 2026-11-24T00:00:00Z, stop: 2026-11-25T00:00:00Z}
 prices =

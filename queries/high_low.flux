@@ -3,7 +3,7 @@
 // Every branch is a plain range |> filter |> aggregate that InfluxDB pushes down into its storage engine.
 // open_id/close_id (the trade ids at the first and last _time) against first_id/last_id (the lowest and highest
 // trade ids) tell the caller when the open or close needs the trade_id rule of the README.
-// To run it in the InfluxDB UI, define params first, e.g.:
+// To run it in the InfluxDB UI, put this params record below the imports (Flux wants imports first):
 //   params = {bucket: "trades", exchange: "binance", symbol: "BTCUSDT",
 //             start: 2026-11-24T00:00:00Z, stop: 2026-11-25T00:00:00Z}
 series = (field) =>

@@ -4,7 +4,7 @@
 // against raw_first_id and raw_last_id (the trade ids at the first and last point of the raw trades, cheap
 // selectors), let the caller prove that the candles hold every trade of the range (else it uses raw trades);
 // open_id and close_id (see candles_task.flux) tell it when the open or close must come from raw trades.
-// To run it in the InfluxDB UI, define params first, e.g.:
+// To run it in the InfluxDB UI, put this params record below the imports (Flux wants imports first):
 //   params = {bucket: "trades", candleBucket: "trades_candles", exchange: "binance", symbol: "BTCUSDT",
 //             start: 2026-10-01T00:00:00Z, stop: 2026-11-01T00:00:00Z}
 series = (field) =>

@@ -1,5 +1,6 @@
 // The symbols stored for one exchange, read from InfluxDB's index (cheap whatever the amount of data).
-// To run it in the InfluxDB UI, define params first, e.g.: params = {bucket: "trades", exchange: "binance"}
+// To run it in the InfluxDB UI, put this params record below the imports (Flux wants imports first):
+//   params = {bucket: "trades", exchange: "binance"}
 import "influxdata/influxdb/schema"
 
 schema.tagValues(

@@ -1,7 +1,8 @@
 // The trade id of each market's last stored point (by _time), and its time: where a restarted collector
 // resumes. Within the last millisecond this can be a lower id than the highest one (see the README on
 // timestamps), which only makes the collector fetch a few trades again: safe, never a skip.
-// To run it in the InfluxDB UI, define params first, e.g.: params = {bucket: "trades", exchange: "binance"}
+// To run it in the InfluxDB UI, put this params record below the imports (Flux wants imports first):
+//   params = {bucket: "trades", exchange: "binance"}
 from(bucket: params.bucket)
     |> range(start: 0)
     |> filter(fn: (r) => r._measurement == "trades" and r.exchange == params.exchange and r._field == "trade_id")

@@ -4,7 +4,7 @@
 // params.stop is the instant's millisecond + 1ms (range stops are exclusive, and a trade at exactly the
 // instant counts); params.lookback limits how far either side to look. Within a millisecond the trade_id
 // decides which trade is last (or first): _time order can differ from trade order there (see the README).
-// To run it in the InfluxDB UI, define params first, e.g.:
+// To run it in the InfluxDB UI, put this params record below the imports (Flux wants imports first):
 //   params = {bucket: "trades", exchange: "binance", symbol: "BTCUSDT", lookback: 30d, nearest: false,
 //             stop: 2026-11-25T10:00:00.001Z}
 import "date"

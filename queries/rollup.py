@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
 
+from influxdb_client.domain.bucket import Bucket
 from influxdb_client.domain.bucket_retention_rules import BucketRetentionRules
 from influxdb_client.domain.task_create_request import TaskCreateRequest
 from influxdb_client.domain.task_update_request import TaskUpdateRequest
 
-from pricecap import flux
+from pricecap import flux, times
+from pricecap.errors import PricecapError
 from pricecap.influx import connect
 from pricecap.settings import InfluxSettings
 from queries.runner import flux_text
@@ -74,26 +75,54 @@ def script(rollup: Rollup, settings: InfluxSettings, window: tuple[int, int] | N
     return body.replace('import "date"\n', 'import "date"\n\n' + head, 1)
 
 
-def setup(settings: InfluxSettings, retention: timedelta | None) -> list[str]:
-    """Create or update the buckets and the tasks; return what was done, one line each."""
+def shard_group_seconds(retention_s: int) -> int:
+    """InfluxDB's own default shard-group duration for a retention (0: forever): it must not exceed the
+    retention, so a retention change carries it along."""
+    if retention_s == 0 or retention_s >= 180 * 86_400:
+        return 7 * 86_400
+    return 86_400 if retention_s >= 2 * 86_400 else 3_600
+
+
+def retention_rules(retention_s: int) -> list[BucketRetentionRules]:
+    """The rules of a bucket that keeps data ``retention_s`` seconds (0: forever, which InfluxDB writes as 0)."""
+    return [
+        BucketRetentionRules(
+            type="expire", every_seconds=retention_s, shard_group_duration_seconds=shard_group_seconds(retention_s)
+        )
+    ]
+
+
+def retention_of(bucket: Bucket) -> int:
+    """The retention of a bucket as InfluxDB reports it, in seconds (0: forever)."""
+    return next((r.every_seconds for r in bucket.retention_rules or [] if r.every_seconds), 0)
+
+
+def setup(settings: InfluxSettings, retention_s: int | None) -> list[str]:
+    """Create or update the buckets and the tasks; return what was done, one line each, with the retention
+    each bucket has as read back from InfluxDB. ``retention_s`` None keeps a bucket's retention as it is (a
+    new one keeps data forever); 0 is forever."""
     done = []
     with connect(settings) as client:
         buckets = client.buckets_api()
         org = client.organizations_api().find_organizations(org=settings.org)[0]
-        for name, keep in ((settings.bucket, retention), (candle_bucket(settings), None)):
-            rules = [BucketRetentionRules(type="expire", every_seconds=int(keep.total_seconds()))] if keep else []
+        for name, keep in ((settings.bucket, retention_s), (candle_bucket(settings), 0)):
             bucket = buckets.find_bucket_by_name(name)
             if bucket is None:
-                buckets.create_bucket(bucket_name=name, org_id=org.id, retention_rules=rules)
-                done.append(f"created bucket {name} ({_retention(keep)})")
-            elif [r.every_seconds for r in bucket.retention_rules or [] if r.every_seconds] != [
-                r.every_seconds for r in rules
-            ]:
-                bucket.retention_rules = rules
+                buckets.create_bucket(bucket_name=name, org_id=org.id, retention_rules=retention_rules(keep or 0))
+                verb = "created"
+            elif keep is not None and retention_of(bucket) != keep:
+                bucket.retention_rules = retention_rules(keep)
                 buckets.update_bucket(bucket)
-                done.append(f"updated bucket {name} ({_retention(keep)})")
+                verb = "updated"
             else:
-                done.append(f"bucket {name} is set up ({_retention(keep)})")
+                verb = "kept"
+            stored = buckets.find_bucket_by_name(name)
+            kept = retention_of(stored) if stored is not None else 0
+            if keep is not None and kept != keep:
+                raise PricecapError(
+                    f"InfluxDB kept the retention of bucket {name} at {_retention(kept)}, not {_retention(keep)}"
+                )
+            done.append(f"{verb} bucket {name} ({_retention(kept)})")
         tasks = client.tasks_api()
         for rollup in ROLLUPS:
             name = task_name(rollup, settings)
@@ -126,5 +155,5 @@ def rebuild(settings: InfluxSettings, start_ns: int, stop_ns: int) -> None:
     log.info("candles rebuilt", extra={"start_ns": start_ns, "stop_ns": stop_ns})
 
 
-def _retention(keep: timedelta | None) -> str:
-    return f"retention {keep}" if keep else "kept forever"
+def _retention(seconds: int) -> str:
+    return f"retention {times.format_duration(seconds * times.NS_PER_S)}" if seconds else "kept forever"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import cache
-from http import HTTPStatus
 from importlib.resources import files
 
 import urllib3
@@ -13,8 +12,8 @@ from influxdb_client.client.influxdb_client import InfluxDBClient
 from influxdb_client.rest import ApiException
 
 from pricecap import flux, model
-from pricecap.errors import ConfigError, PricecapError, UnreachableError
-from pricecap.influx import connect, describe
+from pricecap.errors import UnreachableError
+from pricecap.influx import connect, describe, influx_error
 from pricecap.settings import InfluxSettings
 
 
@@ -38,16 +37,8 @@ class Runner:
         values = {"bucket": self.settings.bucket, "exchange": self.exchange, **values}
         try:
             return list(self._query.query_stream(flux_text(name), params=flux.params(values)))
-        except ApiException as e:
-            if e.status == HTTPStatus.UNAUTHORIZED:
-                raise UnreachableError(describe(e, self.settings)) from None
-            if e.status == HTTPStatus.NOT_FOUND:
-                raise ConfigError(
-                    f"{describe(e, self.settings)} (is the bucket {self.settings.bucket!r} there?)"
-                ) from None
-            raise PricecapError(describe(e, self.settings)) from None
-        except (urllib3.exceptions.HTTPError, OSError) as e:
-            raise UnreachableError(describe(e, self.settings)) from None
+        except (ApiException, urllib3.exceptions.HTTPError, OSError) as e:
+            raise (influx_error(e, self.settings) or UnreachableError(describe(e, self.settings))) from None
 
     def close(self) -> None:
         """Close the connection."""

@@ -1,5 +1,6 @@
 // Every market of one exchange in the bucket: its trade count and the times of its first and last trades.
-// To run it in the InfluxDB UI, define params first, e.g.: params = {bucket: "trades", exchange: "binance"}
+// To run it in the InfluxDB UI, put this params record below the imports (Flux wants imports first):
+//   params = {bucket: "trades", exchange: "binance"}
 series = (field) =>
     from(bucket: params.bucket)
         |> range(start: 0)

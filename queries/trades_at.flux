@@ -1,6 +1,6 @@
 // The prices of one market's points at exact point times (params.times, an array of times that hold points):
 // one-nanosecond ranges, used to fetch the trade that opens or closes a range by the trade_id rule.
-// To run it in the InfluxDB UI, define params first, e.g.:
+// To run it in the InfluxDB UI, put this params record below the imports (Flux wants imports first):
 //   params = {bucket: "trades", exchange: "binance", symbol: "BTCUSDT", times: [2026-11-25T10:00:00.000837123Z]}
 import "array"
 import "date"

@@ -87,10 +87,10 @@ def test_a_damaged_archive_is_refused_and_nothing_is_written(settings: InfluxSet
     data[60] ^= 0xFF  # one damaged byte in the compressed rows
     path.write_bytes(bytes(data))
     result = pricecap("import", str(path), env=environment_of(settings))
-    one_line_error(result, ExitCode.FAILURE, "SHA-256 does not match ETHUSDT-trades-2025-01-02.zip.CHECKSUM")
+    one_line_error(result, ExitCode.USAGE, "SHA-256 does not match ETHUSDT-trades-2025-01-02.zip.CHECKSUM")
     odd = tmp_path / "trades.csv"
     odd.write_text("1,2.5,1,2.5,1735776000000,True,True\n")
-    one_line_error(pricecap("import", str(odd), env=environment_of(settings)), ExitCode.FAILURE, "give --symbol")
+    one_line_error(pricecap("import", str(odd), env=environment_of(settings)), ExitCode.USAGE, "give --symbol")
     assert stored_ids(settings, "ETHUSDT") == []
 
 
