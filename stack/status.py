@@ -11,10 +11,11 @@ from influxdb_client.rest import ApiException
 from pricecap.errors import PricecapError, StackError
 from pricecap.influx import describe
 from pricecap.influxd import healthy, ui_line
-from pricecap.options import SECONDS, data_dir_option, given_config_path, influx_options, reports_errors
+from pricecap.options import SECONDS, given_config_path, influx_options, reports_errors
 from pricecap.settings import InfluxSettings
-from pricecap.stack import ManagedServer, StackPaths, clear_stale, read_json, running, terminate
 from queries.api import trade_counts
+from stack.local import ManagedServer, StackPaths, clear_stale, read_json, running, terminate
+from stack.options import data_dir_option
 
 
 @click.command("status")

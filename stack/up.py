@@ -1,6 +1,6 @@
 """``pricecap up``: the whole stack in one command, InfluxDB and the collector, in the foreground or detached.
 
-With no InfluxDB configured it runs the managed influxd (:mod:`pricecap.stack`), storing its settings in the
+With no InfluxDB configured it runs the managed influxd (:mod:`stack.local`), storing its settings in the
 config file the first time, so every other command reaches it at once; with one configured it uses that
 one and starts nothing. Ctrl-C or SIGTERM stops the collector first (every trade flushed), then influxd.
 """
@@ -36,12 +36,11 @@ from pricecap.options import (
     SECONDS,
     FiniteRange,
     checked_symbols,
-    data_dir_option,
     given_config_path,
     influx_options_creating_config,
 )
 from pricecap.settings import InfluxSettings
-from pricecap.stack import (
+from stack.local import (
     StackPaths,
     StackState,
     clear_stale,
@@ -52,6 +51,7 @@ from pricecap.stack import (
     uses_managed,
     write_json,
 )
+from stack.options import data_dir_option
 
 log = logging.getLogger(__name__)
 DRAIN_TIMEOUT_S = 30.0
