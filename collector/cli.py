@@ -22,8 +22,8 @@ from pricecap.options import (
     SECONDS,
     FiniteRange,
     checked_host,
-    checked_symbols,
     influx_options,
+    symbols_option,
     url_checker,
 )
 from pricecap.settings import InfluxSettings
@@ -54,14 +54,7 @@ source_option = click.option(
 
 
 @click.command("collect")
-@click.option(
-    "--symbol",
-    "symbols",
-    multiple=True,
-    metavar="SYMBOL",
-    callback=checked_symbols,
-    help="A spot symbol, e.g. BTCUSDT (repeatable).",
-)
+@symbols_option("A spot symbol, e.g. BTCUSDT (repeatable).")
 @click.option("--all-symbols", is_flag=True, help="Every TRADING spot symbol, from exchangeInfo.")
 @source_option
 @click.option(

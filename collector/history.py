@@ -28,11 +28,13 @@ from collector.bulk import BulkWriter
 from collector.cli import is_loopback, source_option
 from collector.rest import BinanceRest
 from pricecap import model, times
+from pricecap.flux import Time
 from pricecap.influx import check
 from pricecap.options import POSITIVE, checked_symbols, influx_options, url_checker
 from pricecap.settings import InfluxSettings
 from queries import rollup
 from queries.api import checked_range
+from queries.runner import Runner
 
 workers_option = click.option(
     "--workers", default=4, show_default=True, type=click.IntRange(1, 64), help="Write requests in flight at once."
@@ -59,6 +61,20 @@ def progress_bar(label: str, total: float) -> Iterator[tuple[Progress, TaskID]]:
     bar = Progress(*progress_columns(), console=console, disable=not console.is_terminal)
     with bar:
         yield bar, bar.add_task(label, total=total, rows=0, rate=0.0)
+
+
+def stored_line(settings: InfluxSettings, symbol: str, start_ms: int, stop_ms: int) -> str:
+    """What InfluxDB holds of ``symbol`` in ``[start_ms, stop_ms)`` after a write, read back from it."""
+    start_ns, stop_ns = start_ms * model.NS_PER_MS, stop_ms * model.NS_PER_MS
+    runner = Runner(settings)
+    try:
+        records = runner.run("stored_count", {"symbol": symbol, "start": Time(start_ns), "stop": Time(stop_ns)})
+    finally:
+        runner.close()
+    count = sum(int(r.get_value()) for r in records)
+    return (
+        f"InfluxDB now holds {count:,} trades of {symbol} in [{times.format_ns(start_ns)}, {times.format_ns(stop_ns)})"
+    )
 
 
 def rebuild_candles(settings: InfluxSettings, first_ms: int | None, last_ms: int) -> None:
@@ -107,6 +123,8 @@ def import_archives(
             f" checksum {'verified' if verified else 'absent'}; skipped rows: {skipped}",
             err=True,
         )
+        if progress.first_ms is not None:
+            click.echo(stored_line(settings, name, progress.first_ms, progress.last_ms + 1), err=True)
         rebuild_candles(settings, progress.first_ms, progress.last_ms)
 
 
@@ -156,6 +174,7 @@ def backfill_command(
         f"{symbol}: {result.written:,} trades in [{times.format_ns(start_ns)}, {times.format_ns(stop_ns)}) written",
         err=True,
     )
+    click.echo(stored_line(settings, symbol, start_ms, stop_ms), err=True)
     rebuild_candles(settings, start_ms if result.written else None, stop_ms - 1)
 
 

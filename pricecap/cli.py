@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -66,6 +67,9 @@ class LazyGroup(click.Group):
             return super().main(args, prog_name, **extra)
         try:
             result = super().main(args, prog_name, **{**extra, "standalone_mode": False})
+        except click.exceptions.NoArgsIsHelpError as e:  # a command (or pricecap) alone: its help, as click does
+            e.show()
+            sys.exit(e.exit_code)
         except click.ClickException as e:
             context = getattr(e, "ctx", None)
             hint = f" (see {context.command_path} --help)" if isinstance(e, click.UsageError) and context else ""
@@ -74,6 +78,9 @@ class LazyGroup(click.Group):
         except click.Abort:
             click.echo("pricecap: error: interrupted", err=True)
             sys.exit(ExitCode.INTERRUPTED)
+        except BrokenPipeError:  # the reader of the output went away: nothing to say, and no one to say it to
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's last flush fails otherwise
+            sys.exit(ExitCode.FAILURE)
         except PricecapError as e:  # from an option's check, before the command runs
             fail(e)
         except Exception as e:  # a traceback is never the answer to a user

@@ -59,6 +59,8 @@ def reports_errors(command: F) -> F:
             return command(*args, **kwargs)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort, KeyboardInterrupt):
             raise  # click's own, printed by the group as one line
+        except BrokenPipeError:
+            raise  # the reader went away (pricecap symbols | head): the group ends quietly
         except PricecapError as e:
             if debugging():
                 traceback.print_exc()
@@ -84,6 +86,13 @@ def checked_symbols(ctx: click.Context, param: click.Parameter, value: Any) -> A
     if isinstance(value, tuple):
         return tuple(model.checked_symbol(v) for v in value)
     return model.checked_symbol(value)
+
+
+def symbols_option(help_text: str) -> Callable[[F], F]:
+    """A repeatable ``--symbol`` option whose values the command receives checked, as ``symbols``."""
+    return click.option(
+        "--symbol", "symbols", multiple=True, metavar="SYMBOL", callback=checked_symbols, help=help_text
+    )
 
 
 def checked_host(ctx: click.Context, param: click.Parameter, value: str) -> str:

@@ -5,7 +5,8 @@ Precedence, highest first: command-line options; the environment variables that 
 ``INFLUXDB_V2_TIMEOUT`` in ms) plus ``INFLUXDB_V2_BUCKET``; the ``[influxdb]`` table of the config file;
 defaults.
 The config file is ``--config PATH``, else ``$PRICECAP_CONFIG``, else ``config.toml`` in the user's config
-folder (``~/.config/pricecap/`` on Linux); a missing default file is fine, a missing named one is an error.
+folder (``~/.config/pricecap/`` on Linux); a missing default file is fine, a missing named one is an error
+(except for ``pricecap up``, which writes it).
 """
 
 from __future__ import annotations

@@ -35,15 +35,17 @@ from pricecap.options import (
     PORT_OR_OFF,
     SECONDS,
     FiniteRange,
-    checked_symbols,
     given_config_path,
     influx_options_creating_config,
+    symbols_option,
 )
 from pricecap.settings import InfluxSettings
 from stack.local import (
+    ManagedServer,
     StackPaths,
     StackState,
     clear_stale,
+    default_data_dir,
     managed_influxd,
     port_free,
     read_json,
@@ -59,14 +61,7 @@ DRAIN_TIMEOUT_S = 30.0
 
 @click.command("up")
 @click.option("--simulate", is_flag=True, help="Trade on a built-in fake exchange instead of Binance (offline).")
-@click.option(
-    "--symbol",
-    "symbols",
-    multiple=True,
-    metavar="SYMBOL",
-    callback=checked_symbols,
-    help=f"A spot symbol (repeatable) [default: {' '.join(DEFAULT_SYMBOLS)}].",
-)
+@symbols_option(f"A spot symbol (repeatable) [default: {' '.join(DEFAULT_SYMBOLS)}].")
 @click.option(
     "--rate",
     default=50.0,
@@ -124,14 +119,8 @@ def up(
         raise StackError(f"a stack runs already from {paths.root} (pid {state.pid}); stop it with pricecap down")
     clear_stale(paths)
     managed = uses_managed(settings, paths)
-    port_given = click.get_current_context().get_parameter_source("influxd_port") != ParameterSource.DEFAULT
-    if port_given and not managed:
-        raise ConfigError(
-            f"--influxd-port is the port of a managed InfluxDB, but {given_config_path()} points at {settings.url},"
-            f" which {paths.root} does not manage; for a second stack give it its own --config file too"
-        )
-    if metrics_port and not port_free(metrics_port):
-        raise StackError(f"port {metrics_port} of /metrics is in use by another program; choose another --metrics-port")
+    refuse_conflicts(settings, paths, managed, metrics_port)
+    first_start = managed and read_json(paths.managed, ManagedServer) is None
     if managed:
         ensure_binary()  # a first build takes minutes: before detaching, so that its progress shows
     else:
@@ -149,6 +138,10 @@ def up(
                 managed_influxd(settings, paths, influxd_port, given_config_path())
             )
             influxd_pid = server.pid
+            if first_start:
+                click.echo(
+                    f"pricecap up: the managed InfluxDB's URL, org and token stored in {given_config_path()}", err=True
+                )
         check(settings)
         _, org = settings.require_credentials()
         state = StackState(
@@ -184,6 +177,26 @@ def up(
             simulation.dump_ledger(simulate_ledger)
         spooled = f", {collector.stats.spooled:,} spooled" if collector.stats.spooled else ""
         click.echo(f"pricecap up: stopped; {collector.stats.written_total():,} trades written{spooled}", err=True)
+
+
+def refuse_conflicts(settings: InfluxSettings, paths: StackPaths, managed: bool, metrics_port: int) -> None:
+    """Refuse a start that would not do what was asked: an ``--influxd-port`` that would be ignored, a second
+    stack writing into the bucket of one that runs from the default data folder, a taken metrics port."""
+    port_given = click.get_current_context().get_parameter_source("influxd_port") != ParameterSource.DEFAULT
+    if port_given and not managed:
+        raise ConfigError(
+            f"--influxd-port is the port of a managed InfluxDB, but {given_config_path()} points at {settings.url},"
+            f" which {paths.root} does not manage; for a second stack give it its own --config file too"
+        )
+    default = StackPaths(default_data_dir())
+    other = running(default) if default.root != paths.root else None
+    if other is not None and (other.url, other.bucket) == (settings.url, settings.bucket):
+        raise StackError(
+            f"the stack of {default.root} (pid {other.pid}) writes to bucket {other.bucket!r} at {other.url} already;"
+            " a second stack needs its own --config (and so its own InfluxDB) or another --bucket"
+        )
+    if metrics_port and not port_free(metrics_port):
+        raise StackError(f"port {metrics_port} of /metrics is in use by another program; choose another --metrics-port")
 
 
 async def serve(

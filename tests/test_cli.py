@@ -21,6 +21,12 @@ def test_help_lists_the_commands() -> None:
     assert "check" in result.stdout
 
 
+def test_pricecap_alone_shows_its_help_not_an_error_line() -> None:
+    result = pricecap()
+    assert (result.returncode, result.stderr.splitlines()[0]) == (2, "Usage: pricecap [OPTIONS] COMMAND [ARGS]...")
+    assert "price-at" in result.stderr and "pricecap: error" not in result.stderr
+
+
 def test_version() -> None:
     result = pricecap("--version")
     assert (result.returncode, result.stdout.strip()) == (0, f"pricecap, version {__version__}")
@@ -80,3 +86,17 @@ def test_collect_keeps_numpy_out() -> None:
     env = {**os.environ, "INFLUXDB_V2_TOKEN": "t", "INFLUXDB_V2_ORG": "o"}
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=env)
     assert result.stdout.strip() == "None True", result.stderr
+
+
+@pytest.mark.integration
+def test_a_reader_that_goes_away_ends_the_command_quietly(settings: InfluxSettings) -> None:
+    exe = os.path.join(os.path.dirname(sys.executable), "pricecap")
+    env = {**os.environ, **environment_of(settings), "INFLUXDB_V2_BUCKET": settings.bucket}
+    process = subprocess.Popen(
+        [exe, "check", "--config", "/dev/null"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # before the command writes: like `pricecap check | true`
+    stderr = process.stderr.read()
+    assert process.wait(timeout=60) == ExitCode.FAILURE
+    assert stderr == ""

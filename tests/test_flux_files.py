@@ -17,7 +17,7 @@ from pricecap.settings import InfluxSettings
 
 pytestmark = pytest.mark.integration
 QUERIES = Path(__file__).resolve().parents[1] / "queries"
-WHERE = "put this params record below the imports"
+WHERE = "below the imports"
 EXAMPLES = sorted(p for p in QUERIES.glob("*.flux") if "params = {" in p.read_text())
 
 

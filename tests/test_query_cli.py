@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -131,3 +132,24 @@ def test_a_batch_with_an_unanswered_instant_prints_every_row_then_exits_8(env: d
         "BTCUSDT,2025-11-25T10:00:00.000Z,97010.25,0.2,8,2025-11-25T10:00:00.000Z,true,0",
     ]
     assert result.stderr.strip() == "pricecap: error: 1 instant(s) without a trade within 1h"
+
+
+def readme_examples() -> list[tuple[str, list[str]]]:
+    """The ``$ pricecap ...`` commands of the README's console blocks, each with the lines it prints."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    examples: list[tuple[str, list[str]]] = []
+    for block in text.split("```console\n")[1:]:
+        for line in block.split("```")[0].splitlines():
+            if line.startswith("$ pricecap "):
+                examples.append((line.removeprefix("$ pricecap "), []))
+            else:
+                examples[-1][1].append(line)
+    return examples
+
+
+def test_the_readme_examples_print_what_the_readme_shows(env: dict[str, str]) -> None:
+    examples = readme_examples()
+    assert len(examples) >= 4
+    for command, shown in examples:
+        result = pricecap(*shlex.split(command), "--config", "/dev/null", env=env)
+        assert (result.stdout + result.stderr).splitlines() == shown, command

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import signal
 import socket
@@ -27,7 +28,7 @@ from pricecap.influxd import free_port
 from pricecap.model import Trade
 from pricecap.settings import InfluxSettings, load_settings
 from queries import rollup
-from stack.local import StackPaths
+from stack.local import StackPaths, StackState, default_data_dir, write_json
 from tests.helpers import bucket_with, environment_of, one_line_error, pricecap, stored_ids
 from tests.test_history import archive
 from tests.test_up import SYMBOLS, counts_reach, simulated_ids, start_up, wait_for
@@ -75,16 +76,19 @@ def test_up_writes_a_named_config_that_does_not_exist_yet_and_says_what_it_did(t
     port = free_port()
     env = {"PRICECAP_CONFIG": str(config)}
     up = start_up("--influxd-port", str(port), "--simulate-ledger", str(ledger), env=env)
-    wait_for(lambda: config.exists() and counts_reach(20, lambda: load_settings(config))(), up)
-    status = pricecap("status", env=env)
+    try:
+        wait_for(lambda: config.exists() and counts_reach(20, lambda: load_settings(config))(), up)
+        status = pricecap("status", env=env)
+    finally:  # stopped whatever happened, so that no stack outlives the test
+        up.send_signal(signal.SIGINT)
+        _, err = up.communicate(timeout=120)
     assert status.returncode == 0, status.stderr
     assert re.search(
         r"simulated trades of BTCUSDT ETHUSDT SOLUSDT on the built-in fake exchange at ws://127\.0\.0\.1:\d+",
         status.stdout,
     )
-    up.send_signal(signal.SIGINT)
-    _, err = up.communicate(timeout=120)
     assert up.returncode == 0, err
+    assert f"pricecap up: the managed InfluxDB's URL, org and token stored in {config}" in err
     sent = simulated_ids(ledger)
     assert set(sent) == set(SYMBOLS)
     assert (
@@ -221,6 +225,21 @@ def test_up_with_an_influxd_port_it_would_ignore_is_refused(settings: InfluxSett
     assert not StackPaths(tmp_path / "other").state.exists()
 
 
+@pytest.mark.integration
+def test_a_second_stack_into_the_bucket_of_a_running_one_is_refused(settings: InfluxSettings, tmp_path: Path) -> None:
+    first = StackPaths(default_data_dir())  # a stack that runs (this process) and writes to the settings' bucket
+    _, org = settings.require_credentials()
+    state = StackState(
+        pid=os.getpid(), influxd_pid=None, url=settings.url, org=org, bucket=settings.bucket,
+        symbols=["BTCUSDT"], simulate=True, log=None, started=time.time(),
+    )  # fmt: skip
+    write_json(first.state, state)
+    env = {**environment_of(settings), "INFLUXDB_V2_BUCKET": settings.bucket}
+    result = pricecap("up", "--simulate", "--metrics-port", "0", "--data-dir", str(tmp_path / "other"), env=env)
+    one_line_error(result, ExitCode.STACK, f"writes to bucket {settings.bucket!r} at {settings.url} already")
+    assert stored_ids(settings, "BTCUSDT") == []
+
+
 # 8. A permanent refusal is not retried, and its message is whole.
 def test_only_429_and_5xx_answers_are_retried() -> None:
     def answer(status: int) -> ApiException:
@@ -267,6 +286,8 @@ def test_an_archive_row_with_an_impossible_time_is_skipped(settings: InfluxSetti
     result = pricecap("import", str(path), "--config", "/dev/null", env=env)
     assert result.returncode == 0, result.stderr
     assert "skipped rows: 1 bad_number, 1 bad_time" in result.stderr
+    read_back = "InfluxDB now holds 5 trades of BTCUSDT in [2025-11-25T10:00:00.001Z, 2025-11-25T10:00:00.006Z)"
+    assert result.stderr.strip().splitlines()[-1] == read_back
     assert stored_ids(settings, "BTCUSDT") == [1, 2, 3, 4, 5]
 
 
@@ -302,3 +323,13 @@ def test_the_import_progress_bar_never_cuts_its_figures(width: int) -> None:
     bar.update(task, completed=100)
     Console(file=out, width=width).print(bar.make_tasks_table(bar.tasks))
     assert re.search(r"100% 12,345,678 rows 190,000/s 0:00:00$", out.getvalue().rstrip()), out.getvalue()
+
+
+def test_debug_shows_the_traceback_above_the_one_line() -> None:
+    env = {"INFLUXDB_V2_TOKEN": "t", "INFLUXDB_V2_ORG": "o", "PRICECAP_CONFIG": "/dev/null"}
+    plain = pricecap("price-at", "BTC/USDT", env=env)
+    one_line_error(plain, ExitCode.UNKNOWN_SYMBOL, "'BTC/USDT' is not a symbol")
+    debug = pricecap("--debug", "price-at", "BTC/USDT", env=env)
+    assert debug.returncode == ExitCode.UNKNOWN_SYMBOL
+    assert debug.stderr.startswith("Traceback (most recent call last):")
+    assert debug.stderr.strip().splitlines()[-1] == plain.stderr.strip()
