@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from influxdb_client.client.write_api import SYNCHRONOUS
 
@@ -97,20 +95,3 @@ def bucket_with(server_settings: InfluxSettings, name: str, trades: list[model.T
             yield server_settings.model_copy(update={"bucket": created.name})
         finally:
             buckets.delete_bucket(created)
-
-
-CHECKOUT = Path(__file__).resolve().parents[1]
-
-
-def copy_checkout(folder: Path) -> Path:
-    """The checkout's files (committed or not, as git lists them) copied into ``folder``, which is returned: for
-    tests that install or build from it without touching the checkout (setuptools leaves build/ behind)."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=CHECKOUT, capture_output=True, check=True,
-    ).stdout  # fmt: skip
-    for name in filter(None, listed.decode().split("\0")):
-        if (CHECKOUT / name).is_file():
-            (folder / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(CHECKOUT / name, folder / name)
-    return folder

@@ -16,7 +16,8 @@ import pytest
 from pricecap import influxd
 from pricecap.errors import ExitCode, PricecapError
 from pricecap.influxd import GET_ONE, Binary, ensure, find_binary
-from tests.helpers import copy_checkout, one_line_error, pricecap
+from tests.checkout import copy_checkout
+from tests.helpers import one_line_error, pricecap
 
 BARE_PATH = "/usr/bin:/bin"
 

@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from pricecap.influxd import BINARY_ENV, ensure_binary, free_port
-from tests.helpers import CHECKOUT, copy_checkout
+from tests.checkout import CHECKOUT, copy_checkout
 
 
 def run(*args: str | Path, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
