@@ -10,6 +10,7 @@ COPY pricecap pricecap
 COPY collector collector
 COPY queries queries
 COPY fake_binance fake_binance
+COPY stack stack
 RUN /opt/pricecap/bin/pip install --no-cache-dir --disable-pip-version-check .
 
 FROM ${PYTHON_IMAGE}

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 from typing import Final
 
+from grafana_foundation_sdk.builders import candlestick, stat, table
+from grafana_foundation_sdk.builders.common import ReduceDataOptions
+from grafana_foundation_sdk.models import candlestick as candles_model
+from grafana_foundation_sdk.models import common
+from grafana_foundation_sdk.models.dashboard import ValueMap, ValueMappingResult
+
 from grafana.flux import string
 from grafana.panels import (
+    FluxTarget,
     Grid,
+    Item,
     Json,
     by_name,
     constant,
     dashboard,
+    legend,
     only_fields,
-    panel,
+    placed,
     query_variable,
     row,
     target,
@@ -28,48 +37,45 @@ def market() -> Json:
     """Candles, price, volume, trade rate, high/low and last price: one row of them per selected symbol."""
     candles = target("candle_series")
     last_price = target("price_at", {"lookback": LAST_PRICE_LOOKBACK, "nearest": "false"})
-    panels = [
+    panels: list[Item] = [
         row("$symbol", 0, repeat="symbol"),
-        panel(
-            "stat",
+        placed(
+            stat.Panel(),
             "Last price",
             Grid(0, 1, 5, 4),
             [last_price],
             "The price of the last trade before the end of the selected range, looking back up to "
             f"{LAST_PRICE_LOOKBACK} (queries/price_at.flux).",
-            options={
-                "reduceOptions": {"calcs": ["lastNotNull"], "fields": "/^price$/", "values": False},
-                "colorMode": "none",
-                "graphMode": "none",
-                "textMode": "value",
-                "justifyMode": "auto",
-                "orientation": "auto",
-            },
-        ),
-        panel(
-            "table",
+        )
+        .reduce_options(ReduceDataOptions().calcs(["lastNotNull"]).fields("/^price$/").values(False))
+        .color_mode(common.BigValueColorMode.NONE)
+        .graph_mode(common.BigValueGraphMode.NONE)
+        .text_mode(common.BigValueTextMode.VALUE)
+        .justify_mode(common.BigValueJustifyMode.AUTO)
+        .orientation(common.VizOrientation.AUTO),
+        placed(
+            table.Panel(),
             "High and low",
             Grid(0, 5, 5, 6),
             [target("extremes")],
             "The highest and lowest price of the selected range and when each first traded (queries/extremes.flux).",
-            options={"showHeader": True, "cellHeight": "sm"},
-        ),
-        panel(
-            "candlestick",
+        )
+        .show_header(True)
+        .cell_height(common.TableCellHeight.SM),
+        placed(
+            candlestick.Panel(),
             "Candles",
             Grid(5, 1, 19, 10),
             [candles],
             "Open, high, low, close and volume per window; the window follows the zoom (Grafana's interval, "
             "v.windowPeriod). Windows align to UTC (queries/candle_series.flux).",
-            options={
-                "mode": "candles+volume",
-                "candleStyle": "candles",
-                "colorStrategy": "open-close",
-                "colors": {"up": "green", "down": "red"},
-                "includeAllFields": False,
-                "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
-            },
-        ),
+        )
+        .mode(candles_model.VizDisplayMode.CANDLES_VOLUME)
+        .candle_style(candles_model.CandleStyle.CANDLES)
+        .color_strategy(candles_model.ColorStrategy.OPEN_CLOSE)
+        .colors(candlestick.CandlestickColors().up("green").down("red"))
+        .include_all_fields(False)
+        .legend(legend()),
         timeseries(
             "Price",
             Grid(0, 11, 12, 7),
@@ -109,21 +115,17 @@ def collector_health() -> Json:
     """The health points the collector writes every 10 s (measurement collector_health), per instance."""
     healthy = by_name(
         "healthy",
-        (
-            "mappings",
-            [{"type": "value", "options": {"1": _shown("ok", "green", 0), "0": _shown("unhealthy", "red", 1)}}],
-        ),
+        ("mappings", [ValueMap(options={"1": _shown("ok", "green", 0), "0": _shown("unhealthy", "red", 1)})]),
         ("custom.cellOptions", {"type": "color-background"}),
     )
-    panels = [
-        panel(
-            "table",
+    panels: list[Item] = [
+        placed(
+            table.Panel(),
             "Collectors",
             Grid(0, 0, 24, 5),
             [target("health_last")],
             "The last health point of each collector instance in the selected range (queries/health_last.flux).",
-            overrides=[healthy],
-        ),
+        ).override_by_name(*healthy),
         timeseries(
             "Trades written per second",
             Grid(0, 5, 12, 8),
@@ -192,19 +194,19 @@ def collector_health() -> Json:
     )
 
 
-def rate(field: str, unit: str) -> Json:
+def rate(field: str, unit: str) -> FluxTarget:
     """How fast a counter of the health points grows, per ``unit`` (a Flux duration such as 1s)."""
     return target("health_rate", {"field": string(field), "unit": unit})
 
 
-def highest(field: str) -> Json:
+def highest(field: str) -> FluxTarget:
     """The highest value of a gauge of the health points per window."""
     return target("health", {"field": string(field)})
 
 
-def _shown(text: str, color: str, index: int) -> Json:
+def _shown(text: str, color: str, index: int) -> ValueMappingResult:
     """How a value mapping shows one value."""
-    return {"text": text, "color": color, "index": index}
+    return ValueMappingResult(text=text, color=color, index=index)
 
 
 DASHBOARDS: Final = {"market": market, "collector-health": collector_health}

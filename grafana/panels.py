@@ -1,9 +1,25 @@
-"""Building blocks of Grafana's dashboard JSON model: panels, queries, variables and the dashboard itself."""
+"""Building blocks of the dashboards, made with Grafana's own SDK (grafana-foundation-sdk, pinned to the Grafana
+that Docker Compose runs, 11.6.0): panels, queries, variables and the dashboard itself.
+
+The SDK has no builder for InfluxDB queries, so :class:`FluxTarget` is a small typed target of pricecap's own
+(the JSON Grafana's InfluxDB data source reads: ``refId``, ``datasource``, ``query``). It has no ``definition`` for a
+query variable either (the text Grafana's variable editor shows): the variable's ``query`` is all Grafana runs.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, Protocol, Self, TypeVar
+
+from grafana_foundation_sdk.builders import common as common_builders
+from grafana_foundation_sdk.builders import dashboard as builders
+from grafana_foundation_sdk.builders import timeseries as timeseries_builders
+from grafana_foundation_sdk.cog import builder as cog
+from grafana_foundation_sdk.cog import variants
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import common
+from grafana_foundation_sdk.models import dashboard as models
 
 from grafana.flux import panel_flux
 
@@ -11,9 +27,10 @@ Json = dict[str, Any]
 
 DATASOURCE_UID: Final = "pricecap-influxdb"
 """The uid of the InfluxDB data source that ``provisioning/datasources/influxdb.yaml`` defines."""
-DATASOURCE: Final[Json] = {"type": "influxdb", "uid": DATASOURCE_UID}
-SCHEMA_VERSION: Final = 39
-"""The dashboard schema of Grafana 10.4 to 11; later versions migrate it on load."""
+DATASOURCE: Final = models.DataSourceRef(type_val="influxdb", uid=DATASOURCE_UID)
+SHOWN: Final = models.VariableHide.DONT_HIDE
+Item = cog.Builder[models.Panel | models.RowPanel]
+"""A panel or a row of a dashboard."""
 
 
 class Grid(NamedTuple):
@@ -24,148 +41,172 @@ class Grid(NamedTuple):
     w: int
     h: int
 
+    def position(self) -> models.GridPos:
+        """The SDK's grid position."""
+        return models.GridPos(x=self.x, y=self.y, w=self.w, h=self.h)
 
-def target(query: str, values: Mapping[str, str] | None = None, ref: str = "A") -> Json:
+
+class FluxQuery(variants.Dataquery):
+    """A Flux query of Grafana's InfluxDB data source (the SDK has none)."""
+
+    def __init__(self, query: str, ref_id: str = "A") -> None:
+        self.query = query
+        self.ref_id = ref_id
+
+    def to_json(self) -> Json:
+        """The target as Grafana's dashboard JSON has it."""
+        return {"refId": self.ref_id, "datasource": DATASOURCE.to_json(), "query": self.query}
+
+
+class FluxTarget(cog.Builder[FluxQuery]):
+    """Builds a :class:`FluxQuery`, as the SDK's own query builders do."""
+
+    def __init__(self, query: str, ref_id: str = "A") -> None:
+        self._internal = FluxQuery(query, ref_id)
+
+    def build(self) -> FluxQuery:
+        return self._internal
+
+    def ref_id(self, ref_id: str) -> Self:
+        """The query's letter within its panel."""
+        self._internal.ref_id = ref_id
+        return self
+
+
+def target(query: str, values: Mapping[str, str] | None = None, ref: str = "A") -> FluxTarget:
     """A panel's query: ``queries/<query>.flux`` with Grafana's variables for its parameters."""
-    return {"refId": ref, "datasource": DATASOURCE, "query": panel_flux(query, values)}
+    return FluxTarget(panel_flux(query, values), ref)
 
 
-def panel(
-    kind: str,
-    title: str,
-    grid: Grid,
-    targets: Sequence[Json],
-    description: str,
-    unit: str = "none",
-    options: Json | None = None,
-    custom: Json | None = None,
-    overrides: Sequence[Json] = (),
-    transformations: Sequence[Json] = (),
-) -> Json:
-    """A panel of ``kind`` (timeseries, candlestick, stat, table); ids are given by :func:`dashboard`."""
-    result: Json = {
-        "type": kind,
-        "title": title,
-        "description": description,
-        "gridPos": grid._asdict(),
-        "datasource": DATASOURCE,
-        "targets": list(targets),
-        "fieldConfig": {
-            "defaults": {"unit": unit, "custom": custom or {}},
-            "overrides": list(overrides),
-        },
-        "options": options or {},
-    }
-    if transformations:
-        result["transformations"] = list(transformations)
-    return result
+def legend() -> common_builders.VizLegendOptions:
+    """The legend every chart has: a list below it."""
+    return (
+        common_builders.VizLegendOptions()
+        .display_mode(common.LegendDisplayMode.LIST)
+        .placement(common.LegendPlacement.BOTTOM)
+        .show_legend(True)
+    )
+
+
+class _Panel(Protocol):
+    """What every panel builder of the SDK has (they share no base class that says so)."""
+
+    def title(self, title: str) -> Self: ...
+    def description(self, description: str) -> Self: ...
+    def grid_pos(self, grid_pos: models.GridPos) -> Self: ...
+    def datasource(self, datasource: models.DataSourceRef) -> Self: ...
+    def targets(self, targets: list[cog.Builder[variants.Dataquery]]) -> Self: ...
+    def unit(self, unit: str) -> Self: ...
+    def build(self) -> models.Panel: ...
+
+
+P = TypeVar("P", bound=_Panel)
+
+
+def placed(
+    builder: P, title: str, grid: Grid, targets: Sequence[FluxTarget], description: str, unit: str = "none"
+) -> P:
+    """``builder`` with what every panel has: title, description, place, data source, queries and unit."""
+    return (
+        builder.title(title)
+        .description(description)
+        .grid_pos(grid.position())
+        .datasource(DATASOURCE)
+        .targets(list(targets))
+        .unit(unit)
+    )
 
 
 def timeseries(
     title: str,
     grid: Grid,
-    targets: Sequence[Json],
+    targets: Sequence[FluxTarget],
     description: str,
     unit: str = "none",
     bars: bool = False,
-    **extra: Any,
-) -> Json:
+    transformations: Sequence[models.DataTransformerConfig] = (),
+) -> timeseries_builders.Panel:
     """A time series panel: lines, or bars (``bars``)."""
-    custom: Json = {"drawStyle": "bars", "fillOpacity": 80} if bars else {"drawStyle": "line", "lineWidth": 1}
-    options: Json = {"legend": {"displayMode": "list", "placement": "bottom", "showLegend": True}}
-    return panel(
-        "timeseries", title, grid, targets, description, unit, options, {**custom, "spanNulls": False}, **extra
-    )
+    panel = placed(timeseries_builders.Panel(), title, grid, targets, description, unit).legend(legend())
+    if bars:
+        panel = panel.draw_style(common.GraphDrawStyle.BARS).fill_opacity(80)
+    else:
+        panel = panel.draw_style(common.GraphDrawStyle.LINE).line_width(1)
+    return panel.span_nulls(False).transformations(list(transformations))
 
 
-def only_fields(*names: str) -> Json:
+def only_fields(*names: str) -> models.DataTransformerConfig:
     """A transformation that keeps only the named fields of a query's result."""
-    return {"id": "filterFieldsByName", "options": {"include": {"names": list(names)}}}
+    return models.DataTransformerConfig(id_val="filterFieldsByName", options={"include": {"names": list(names)}})
 
 
-def by_name(field: str, *properties: tuple[str, Any]) -> Json:
-    """A field override: ``properties`` for the field called ``field``."""
-    return {
-        "matcher": {"id": "byName", "options": field},
-        "properties": [{"id": key, "value": value} for key, value in properties],
-    }
+def by_name(field: str, *properties: tuple[str, Any]) -> tuple[str, list[models.DynamicConfigValue]]:
+    """A field override: ``properties`` for the field called ``field`` (for a panel's ``override_by_name``)."""
+    return field, [models.DynamicConfigValue(id_val=key, value=value) for key, value in properties]
 
 
-def row(title: str, y: int, repeat: str | None = None) -> Json:
+def row(title: str, y: int, repeat: str | None = None) -> builders.Row:
     """A row across the dashboard; with ``repeat``, one copy of the row and its panels per value of that variable."""
-    result: Json = {
-        "type": "row",
-        "title": title,
-        "collapsed": False,
-        "panels": [],
-        "gridPos": Grid(0, y, 24, 1)._asdict(),
-    }
-    if repeat:
-        result["repeat"] = repeat
-    return result
+    result = builders.Row(title).collapsed(False).grid_pos(Grid(0, y, 24, 1).position())
+    return result.repeat(repeat) if repeat else result
 
 
-def textbox(name: str, label: str, default: str) -> Json:
+def textbox(name: str, label: str, default: str) -> builders.TextBoxVariable:
     """A free-text variable with a default value."""
-    return {
-        "type": "textbox",
-        "name": name,
-        "label": label,
-        "query": default,
-        "current": {"text": default, "value": default},
-        "hide": 0,
-    }
+    current = models.VariableOption(text=default, value=default)
+    return builders.TextBoxVariable(name).label(label).default_value(default).current(current).hide(SHOWN)
 
 
-def constant(name: str, value: str) -> Json:
+def constant(name: str, value: str) -> builders.ConstantVariable:
     """A hidden variable with a fixed value."""
-    return {"type": "constant", "name": name, "query": value, "hide": 2}
+    return builders.ConstantVariable(name).value(value)  # which Grafana never shows (hide: 2)
 
 
-def query_variable(name: str, label: str, query: str, values: Mapping[str, str] | None = None) -> Json:
+def query_variable(
+    name: str, label: str, query: str, values: Mapping[str, str] | None = None
+) -> builders.QueryVariable:
     """A multi-value variable filled by ``queries/<query>.flux`` (its ``_value`` column), "All" by default."""
-    flux = panel_flux(query, values)
-    return {
-        "type": "query",
-        "name": name,
-        "label": label,
-        "datasource": DATASOURCE,
-        "query": flux,
-        "definition": flux,
-        "refresh": 2,
-        "sort": 1,
-        "multi": True,
-        "includeAll": True,
-        "current": {"text": ["All"], "value": ["$__all"]},
-        "options": [],
-        "hide": 0,
-    }
+    return (
+        builders.QueryVariable(name)
+        .label(label)
+        .hide(SHOWN)
+        .datasource(DATASOURCE)
+        .query(panel_flux(query, values))
+        .refresh(models.VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(models.VariableSort.ALPHABETICAL_ASC)
+        .multi(True)
+        .include_all(True)
+        .current(models.VariableOption(text=["All"], value=["$__all"]))
+        .options([])
+    )
 
 
 def dashboard(
     uid: str,
     title: str,
     description: str,
-    panels: Sequence[Json],
-    variables: Sequence[Json],
+    panels: Sequence[Item],
+    variables: Sequence[cog.Builder[models.VariableModel]],
     time_from: str = "now-15m",
     refresh: str = "10s",
 ) -> Json:
-    """A dashboard with ``panels`` numbered 1, 2, ... in order."""
-    return {
-        "uid": uid,
-        "title": title,
-        "description": description,
-        "tags": ["pricecap"],
-        "schemaVersion": SCHEMA_VERSION,
-        "version": 1,
-        "editable": True,
-        "graphTooltip": 1,
-        "timezone": "utc",
-        "time": {"from": time_from, "to": "now"},
-        "refresh": refresh,
-        "templating": {"list": list(variables)},
-        "annotations": {"list": []},
-        "links": [],
-        "panels": [{"id": number, **p} for number, p in enumerate(panels, start=1)],
-    }
+    """The dashboard JSON, with ``panels`` where their grids place them, numbered 1, 2, ... in order."""
+    built = (
+        builders.Dashboard(title)
+        .uid(uid)
+        .description(description)
+        .tags(["pricecap"])
+        .version(1)
+        .editable()
+        .tooltip(models.DashboardCursorSync.CROSSHAIR)
+        .timezone("utc")
+        .time(time_from, "now")
+        .refresh(refresh)
+        .variables(list(variables))
+        .build()
+    )
+    built.panels = [panel.build() for panel in panels]
+    for number, panel in enumerate(built.panels, start=1):
+        panel.id_val = number
+    result: Json = json.loads(json.dumps(built, cls=JSONEncoder))
+    return result

@@ -18,9 +18,9 @@ from pricecap.settings import InfluxSettings
 
 # Each subcommand's name and the module that defines it (in its COMMANDS list).
 LAZY_COMMANDS = {
-    "up": "pricecap.up",
-    "status": "pricecap.status",
-    "down": "pricecap.status",
+    "up": "stack.up",
+    "status": "stack.status",
+    "down": "stack.status",
     "collect": "collector.cli",
     "import": "collector.history",
     "backfill": "collector.history",

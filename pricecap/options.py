@@ -15,7 +15,6 @@ import click
 from pricecap import model
 from pricecap.errors import PricecapError
 from pricecap.settings import config_path, load_settings, valid_host, valid_url
-from pricecap.stack import StackPaths, default_data_dir
 
 F = TypeVar("F", bound=Callable[..., Any])
 POSITIVE = click.IntRange(min=1, max=2**53)
@@ -114,21 +113,6 @@ def url_checker(*schemes: str) -> Callable[[click.Context, click.Parameter, str 
         return value
 
     return check
-
-
-def data_dir_option(command: F) -> F:
-    """Add ``--data-dir``, the folder of the local stack; the command receives ``paths: StackPaths``."""
-
-    @click.option(
-        "--data-dir",
-        type=click.Path(file_okay=False, path_type=Path),
-        help="Folder of the local stack's data and state [default: pricecap in the user data folder].",
-    )
-    @functools.wraps(command)
-    def wrapper(data_dir: Path | None, **kwargs: Any) -> Any:
-        return command(paths=StackPaths(data_dir or default_data_dir()), **kwargs)
-
-    return wrapper  # type: ignore[return-value]
 
 
 def given_config_path() -> Path:

@@ -1,6 +1,6 @@
 """Shared fixtures: one real influxd for the whole test session, a fresh bucket for each test that wants one.
 
-There is no skip: a missing influxd is built (tools/influxd/build.sh), and a failed build fails the tests.
+There is no skip: a missing influxd is built (pricecap/influxd_build/build.sh), and a failed build fails the tests.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pricecap.settings import InfluxSettings
 
 def pytest_report_header() -> str:
     """Name the influxd the integration tests run against (a real server, built from source)."""
-    return f"influxd: {ensure_binary()} (tools/influxd/go.mod pins the version)"
+    return f"influxd: {ensure_binary()} (pricecap/influxd_build/go.mod pins the build from source)"
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -69,7 +69,7 @@ def test_collect_loads_only_the_collector() -> None:
     probe = (
         "import sys, click; from pricecap.cli import main; "
         "main.get_command(click.Context(main), 'collect'); "
-        "others = ('queries.cli', 'queries.plot', 'collector.history', 'pricecap.up'); "
+        "others = ('queries.cli', 'queries.plot', 'collector.history', 'stack.up'); "
         "print(sorted(m for m in others if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)

@@ -24,8 +24,8 @@ from pydantic import SecretStr
 from pricecap.errors import ConfigError, ExitCode
 from pricecap.influxd import InfluxdServer, ensure_binary, free_port
 from pricecap.settings import InfluxSettings, config_path, load_settings, store_settings
-from pricecap.stack import StackPaths, StackState, alive, default_data_dir, read_json
 from queries.api import trade_counts
+from stack.local import StackPaths, StackState, alive, default_data_dir, read_json
 from tests.helpers import one_line_error, pricecap, stored_ids
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]

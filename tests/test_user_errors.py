@@ -27,8 +27,8 @@ from pricecap.influx import connect
 from pricecap.influxd import free_port
 from pricecap.model import Trade
 from pricecap.settings import InfluxSettings, load_settings
-from pricecap.stack import StackPaths, StackState, default_data_dir, write_json
 from queries import rollup
+from stack.local import StackPaths, StackState, default_data_dir, write_json
 from tests.helpers import bucket_with, environment_of, one_line_error, pricecap, stored_ids
 from tests.test_history import archive
 from tests.test_up import SYMBOLS, counts_reach, simulated_ids, start_up, wait_for

@@ -201,7 +201,7 @@ def managed_influxd(
         store_settings(settings, config_file)
         write_json(paths.managed, ManagedServer(url=settings.url))
     token, org = settings.require_credentials()
-    server = InfluxdServer(ensure_binary(), paths.influxd_dir, port)
+    server = InfluxdServer(ensure_binary(), paths.influxd_dir, port, ui=True)
     with server:
         if not server.onboarded():
             server.onboard(Onboarding(org, settings.bucket, password=secrets.token_urlsafe(18), token=token))

@@ -10,11 +10,12 @@ from influxdb_client.rest import ApiException
 
 from pricecap.errors import PricecapError, StackError
 from pricecap.influx import describe
-from pricecap.influxd import healthy
-from pricecap.options import SECONDS, data_dir_option, given_config_path, influx_options, reports_errors
+from pricecap.influxd import healthy, ui_line
+from pricecap.options import SECONDS, given_config_path, influx_options, reports_errors
 from pricecap.settings import InfluxSettings
-from pricecap.stack import ManagedServer, StackPaths, clear_stale, read_json, running, terminate
 from queries.api import trade_counts
+from stack.local import ManagedServer, StackPaths, clear_stale, read_json, running, terminate
+from stack.options import data_dir_option
 
 
 @click.command("status")
@@ -39,7 +40,10 @@ def status(settings: InfluxSettings, paths: StackPaths) -> None:
     url = state.url if state is not None else settings.url
     influxd = f", pid {state.influxd_pid}" if state is not None and state.influxd_pid is not None else ""
     kind = "managed" if managed is not None and managed.url == url else "not managed"
-    click.echo(f"InfluxDB: {url} ({kind}{influxd}), {'healthy' if healthy(url) else 'not answering'}")
+    answering = healthy(url)
+    click.echo(f"InfluxDB: {url} ({kind}{influxd}), {'healthy' if answering else 'not answering'}")
+    if answering:
+        click.echo(ui_line(url))
     click.echo(f"data: {paths.root}" + ("" if managed is not None else " (no managed InfluxDB set up yet)"))
     click.echo(f"config: {given_config_path()}")
     click.echo(f"trades stored in bucket {settings.bucket!r}: {stored_summary(settings)}")

@@ -1,6 +1,6 @@
 """``pricecap up``: the whole stack in one command, InfluxDB and the collector, in the foreground or detached.
 
-With no InfluxDB configured it runs the managed influxd (:mod:`pricecap.stack`), storing its settings in the
+With no InfluxDB configured it runs the managed influxd (:mod:`stack.local`), storing its settings in the
 config file the first time, so every other command reaches it at once; with one configured it uses that
 one and starts nothing. Ctrl-C or SIGTERM stops the collector first (every trade flushed), then influxd.
 """
@@ -28,20 +28,19 @@ from collector.writer import WriterOptions
 from fake_binance.simulation import DEFAULT_SYMBOLS, Simulation
 from pricecap.errors import ConfigError, PricecapError, StackError
 from pricecap.influx import check
-from pricecap.influxd import ensure_binary
+from pricecap.influxd import ensure_binary, ui_line
 from pricecap.logs import setup_logging
 from pricecap.options import (
     PORT,
     PORT_OR_OFF,
     SECONDS,
     FiniteRange,
-    data_dir_option,
     given_config_path,
     influx_options_creating_config,
     symbols_option,
 )
 from pricecap.settings import InfluxSettings
-from pricecap.stack import (
+from stack.local import (
     ManagedServer,
     StackPaths,
     StackState,
@@ -54,6 +53,7 @@ from pricecap.stack import (
     uses_managed,
     write_json,
 )
+from stack.options import data_dir_option
 
 log = logging.getLogger(__name__)
 DRAIN_TIMEOUT_S = 30.0
@@ -161,6 +161,7 @@ def up(
             f" {'simulated' if simulate else source} trades of {' '.join(wanted)}; Ctrl-C stops",
             err=True,
         )
+        click.echo(ui_line(settings.url), err=True)
         config = CollectorConfig(  # serve() points it at the simulation, once that listens
             symbols=tuple(wanted),
             ws_url=binance.WS_BASE_URLS[source],
@@ -265,6 +266,7 @@ def in_background(paths: StackPaths) -> bool:
             raise StackError(f"the stack stopped while starting (exit {code}); see {paths.log}")
         time.sleep(0.1)
     click.echo(f"pricecap up: running in the background, pid {pid}; InfluxDB {state.url}; log {paths.log}")
+    click.echo(ui_line(state.url))
     click.echo("pricecap status shows it, pricecap down stops it")
     return False
 
