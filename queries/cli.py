@@ -8,7 +8,9 @@ from __future__ import annotations
 import csv
 import re
 import sys
+from collections import deque
 from collections.abc import Iterator
+from itertools import chain
 from pathlib import Path
 
 import click
@@ -19,9 +21,9 @@ from pricecap.options import influx_options
 from pricecap.settings import InfluxSettings
 from queries import rollup
 from queries.answers import FILLS, Fill
-from queries.api import DEFAULT_LOOKBACK, Prices, checked_zone
+from queries.api import BLOCK, DEFAULT_LOOKBACK, Prices, checked_zone
 from queries.models import Candle, PriceAt, Summary, SymbolInfo
-from queries.output import Format, Row, format_options, render
+from queries.output import Format, Row, format_options, render, render_stream
 from queries.plot import plot_candles
 
 _EXCHANGE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,31}").fullmatch
@@ -103,24 +105,25 @@ def missing_row(symbol: str, at_ns: int) -> Row:
 def read_instants(path: str, symbol: str | None) -> Iterator[tuple[str, str]]:
     """(symbol, time) pairs from a CSV file (``-`` for stdin): a ``time`` column, and ``symbol`` unless given.
 
-    A file without a header row holds one time per line (and then SYMBOL is required).
+    A file without a header row holds one time per line (and then SYMBOL is required). The file is read as the
+    pairs are taken, so its length does not matter.
     """
     handle = sys.stdin if path == "-" else Path(path).open(encoding="utf-8", newline="")  # noqa: SIM115
     try:
         with handle:
-            lines = [line for line in handle if line.strip()]
+            lines = (line for line in handle if line.strip())
+            first = next(lines, None)
+            if first is None:
+                raise NoDataError(f"--file {path} holds no instants")
+            header = [c.strip().lower() for c in next(csv.reader([first]))]
+            if "time" in header:
+                for row in csv.DictReader(lines, fieldnames=header):
+                    yield (row.get("symbol") or symbol or "").strip(), row["time"] or ""
+            else:
+                for line in chain([first], lines):
+                    yield symbol or "", line.strip()
     except UnicodeDecodeError:
         raise BadInputError(f"--file {path} is not a text CSV file") from None
-    if not lines:
-        raise NoDataError(f"--file {path} holds no instants")
-    header = [c.strip().lower() for c in next(csv.reader(lines[:1]), [])]
-    if "time" in header:
-        for row in csv.DictReader(lines, fieldnames=header):
-            if row["time"].strip().lower() != "time":
-                yield (row.get("symbol") or symbol or "").strip(), row["time"]
-    else:
-        for line in lines:
-            yield symbol or "", line.strip()
 
 
 @click.command("price-at", cls=TimeArguments, epilog=TIMES_HELP)
@@ -150,26 +153,51 @@ def price_at(
 ) -> None:
     """The price of SYMBOL in force at each TIME (default: now): the last trade at or before it.
 
-    A trade at exactly TIME counts. Many instants (arguments or --file) take one round trip. Exits 8 when some
-    instant has no trade within the look-back, after printing every row.
+    A trade at exactly TIME counts. Many instants (arguments or --file) are answered together; a file is read,
+    answered and printed 10,000 rows at a time. Exits 8 when some instant has no trade within the look-back,
+    after printing every row.
     """
-    pairs = [(symbol or "", t) for t in instants or ([] if file_ else ["now"])]
-    if file_:
-        pairs += list(read_instants(file_, symbol))
-    if symbol is None and any(not s for s, _ in pairs):
+    if symbol is None and not file_:
         raise click.UsageError("give SYMBOL, or a --file with a symbol column")
+    pairs = chain(
+        ((symbol or "", t) for t in instants or ([] if file_ else ["now"])),
+        read_instants(file_, symbol) if file_ else (),
+    )
     with Prices(settings, exchange) as prices:
-        if len(pairs) == 1:
-            answers: list[PriceAt | None] = [prices.price_at(*pairs[0], lookback=lookback, nearest=nearest)]
-        else:
-            answers = prices.prices_at(pairs, lookback=lookback, nearest=nearest)
-    rows = [
-        trade_row(a) if a else missing_row(s.upper(), times.parse_instant(t))
-        for (s, t), a in zip(pairs, answers, strict=True)
-    ]
-    click.echo(render(rows, output))
-    if any(a is None for a in answers):
-        raise NoDataError(f"{sum(a is None for a in answers)} instant(s) without a trade within {lookback}")
+        if not file_ and len(instants) <= 1:
+            answer = prices.price_at(*next(pairs), lookback=lookback, nearest=nearest)
+            click.echo(render([trade_row(answer)], output))
+            return
+        missing: list[str] = []
+        for text in render_stream(answer_rows(prices, pairs, lookback, nearest, missing), output, BLOCK):
+            click.echo(text)
+    if missing:
+        raise NoDataError(f"{len(missing)} instant(s) without a trade within {lookback}")
+
+
+def answer_rows(
+    prices: Prices, pairs: Iterator[tuple[str, str]], lookback: str, nearest: bool, missing: list[str]
+) -> Iterator[Row]:
+    """The output row of each pair, as :meth:`Prices.iter_prices_at` answers them (one block of pairs held at a
+    time); the times without an answer are appended to ``missing``."""
+    asked: deque[tuple[str, str]] = deque()
+
+    def checked() -> Iterator[tuple[str, str]]:
+        for symbol, at in pairs:
+            if not symbol:
+                raise click.UsageError("give SYMBOL, or a --file with a symbol column")
+            asked.append((symbol, at))
+            yield symbol, at
+
+    answered = 0
+    for answer in prices.iter_prices_at(checked(), lookback=lookback, nearest=nearest):
+        answered += 1
+        symbol, at = asked.popleft()
+        if answer is None:
+            missing.append(at)
+        yield trade_row(answer) if answer else missing_row(symbol.upper(), times.parse_instant(at))
+    if not answered:
+        raise NoDataError("the --file holds no instants, only a header")
 
 
 def summary_row(summary: Summary) -> Row:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import islice
 from typing import Any, Literal, TypeVar
 
 import click
@@ -44,6 +45,31 @@ def render(rows: Sequence[Row], output: Format) -> str:
         ).rstrip()
         for line in cells
     )
+
+
+def render_stream(rows: Iterable[Row], output: Format, block: int) -> Iterator[str]:
+    """:func:`render` for rows that come one at a time: pieces to print one per line, ``block`` rows each. CSV
+    and JSON read as :func:`render` would make them; a table is aligned within each block (one header)."""
+    rows = iter(rows)
+    parts = iter(lambda: list(islice(rows, block)), [])
+    part = next(parts, None)
+    if output == "json":
+        if part is None:
+            yield "[]"
+            return
+        yield "["
+        while part is not None:
+            following = next(parts, None)
+            text = orjson.dumps(part, option=orjson.OPT_INDENT_2).decode()[2:-2]  # the rows inside "[\n" "\n]"
+            yield text if following is None else text + ","
+            part = following
+        yield "]"
+        return
+    first = True
+    while part is not None:
+        text = render(part, output)
+        yield text if first else text.split("\n", 1)[1]
+        first, part = False, next(parts, None)
 
 
 def _text(value: object) -> str:

@@ -56,6 +56,18 @@ def test_price_at_many_instants_as_json_and_from_a_csv_file(env: dict[str, str],
     ]
 
 
+def test_price_at_streams_a_long_file_in_blocks_and_refuses_a_header_alone(env: dict[str, str], tmp_path: Path) -> None:
+    instants = tmp_path / "instants.csv"
+    times = [f"2025-11-25T10:00:{s:02d}Z" for s in range(60)] * 400  # 24,000 rows: three blocks of answers
+    instants.write_text("time\n" + "\n".join(times) + "\n")
+    lines = run(env, "price-at", "BTCUSDT", "--file", str(instants), "--csv").splitlines()
+    assert len(lines) == 1 + len(times)
+    assert {line.split(",")[4] for line in lines[1:]} == {"8"}, "every instant of that minute is priced by trade 8"
+    header_only = tmp_path / "header.csv"
+    header_only.write_text("symbol,time\n")
+    one_line_error(pricecap("price-at", "--file", str(header_only), env=env), ExitCode.NO_DATA, "holds no instants")
+
+
 def test_price_at_nearest(env: dict[str, str]) -> None:
     rows = json.loads(run(env, "price-at", "BTCUSDT", "2025-11-25T10:00:45Z", "--nearest", "--json"))
     assert (rows[0]["trade_id"], rows[0]["stale_ms"]) == (9, -15000)
