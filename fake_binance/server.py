@@ -308,7 +308,7 @@ class FakeBinance:
             status, headers, body = self.rest.answer(url.path, dict(urllib.parse.parse_qsl(url.query)))
             response = connection.respond(status, "")
             response.body = body
-            response.headers["Content-Type"] = "application/json"
+            response.headers["Content-Type"] = headers.pop("Content-Type", "application/json")
             for name, value in headers.items():
                 response.headers[name] = value
             del response.headers["Content-Length"]
