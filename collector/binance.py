@@ -34,6 +34,8 @@ CONNECTION_LIFETIME_S: Final = 24 * 3600.0
 EVENT_TRADE: Final = "trade"
 EVENT_AGG_TRADE: Final = "aggTrade"
 EVENT_SERVER_SHUTDOWN: Final = "serverShutdown"
+SERVER_SHUTDOWN_STREAM: Final = "!serverShutdown"
+"""The stream name that wraps ``serverShutdown`` on a combined stream."""
 
 # REST
 REST_BASE_URLS: Final = {
