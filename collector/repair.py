@@ -58,7 +58,8 @@ class Repairer:
         self._flush = flush
         self._settle_s = settle_s
         self._give_up_after_s = give_up_after_s
-        self._since: dict[str, float] = {}
+        self.waiting: dict[str, float] = {}
+        """Per symbol that needs repair, since when (monotonic)."""
         self._waits: dict[str, tuple[float, int]] = {}
         """Symbols REST has not caught up with: when to ask again, and how many asks in a row were short."""
         self._doubts: dict[str, tuple[int, float]] = {}
@@ -84,12 +85,12 @@ class Repairer:
         due = []
         for state in states:
             if not state.needs_repair():
-                self._since.pop(state.symbol, None)
+                self.waiting.pop(state.symbol, None)
                 self._behind.discard(state.symbol)
                 self._waits.pop(state.symbol, None)
                 self._doubts.pop(state.symbol, None)
             elif (
-                now - self._since.setdefault(state.symbol, now) >= self._settle_s
+                now - self.waiting.setdefault(state.symbol, now) >= self._settle_s
                 and now >= self._waits.get(state.symbol, (0.0, 0))[0]
             ):
                 due.append(state)

@@ -31,6 +31,8 @@ from collector.resume import bounded_by_window, resume_points
 from collector.spool import Spool
 from collector.stats import Stats, registry_for
 from collector.stream import Shard, StreamOptions
+from collector.supervisor import Supervisor
+from collector.watchdog import Watchdog
 from collector.writer import ChunkWriter, WriterOptions
 from pricecap import model
 from pricecap.influx import describe
@@ -67,6 +69,8 @@ class CollectorConfig(BaseModel):
     spool_dir: Path | None = None
     """Spool and checkpoint folder; None keeps neither (only for tests and benchmarks)."""
     spool_max_bytes: int = Field(default=2**30, ge=2**20)
+    gap_alarm_s: float = Field(default=120.0, gt=0)
+    """``/healthz`` is 503 while a symbol has waited longer than this for a repair."""
     repair_window_s: float = Field(default=86_400.0, ge=0)
     """At start-up, trades older than this are not fetched from REST; 0 turns start-up repair off."""
     writer: WriterOptions = WriterOptions()
@@ -89,6 +93,9 @@ class Collector:
         self.shards: list[Shard] = []
         self.spool: Spool | None = None
         self.repairer = Repairer(lambda: self.pipeline, self.rest, self._flush_chunk)
+        self.stats.repair_waits = self.repairer.waiting
+        self.supervisor = Supervisor(self.stats)
+        self.watchdog: Watchdog | None = None
         self._checkpoint_path = config.spool_dir / CHECKPOINT_FILE if config.spool_dir else None
         self._target = f"{settings.url} {settings.org} {settings.bucket} {model.EXCHANGE_BINANCE} {config.rest_url}"
         self._samples_left = 5
@@ -131,19 +138,21 @@ class Collector:
         )
         gc.freeze()  # the start-up's objects (modules, settings, clients) are never garbage: stop rescanning them
         tasks = [asyncio.create_task(shard.run()) for shard in self.shards]
-        helpers = [
-            asyncio.create_task(self._housekeeping(stop)),
-            asyncio.create_task(self.repairer.run(stop)),
-            asyncio.create_task(self._replay(stop)),
-        ]
+        self.watchdog = Watchdog(self.shards, lambda: self.pipeline, self.rest, self.stats, self._reading_paused)
+        for name, task in (
+            ("housekeeping", self._housekeeping),
+            ("checkpointer", self._checkpointer),
+            ("health_writer", self._health_writer),
+            ("repairer", self.repairer.run),
+            ("replayer", self._replay),
+            ("watchdog", self.watchdog.run),
+        ):
+            self.supervisor.start(name, lambda task=task: task(stop))  # type: ignore[misc]
         await stop.wait()
         log.info("collector stopping")
         await asyncio.gather(*(shard.stop() for shard in self.shards))
         await asyncio.gather(*tasks, return_exceptions=True)
-        for helper in helpers:
-            helper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await helper
+        await self.supervisor.stop()
         await self._shutdown()
 
     async def _resume(self) -> None:
@@ -246,11 +255,8 @@ class Collector:
             self._armed = self.writer.has_room()
 
     async def _housekeeping(self, stop: asyncio.Event) -> None:
-        """Hand over what the workers left waiting for a flush interval, log gaps, save the checkpoint, and
-        write the health point."""
+        """Hand over what the workers left waiting for a flush interval, and log gaps."""
         next_flush = time.monotonic() + self.config.flush_interval_s
-        next_health = time.monotonic() + self.config.health_interval_s
-        next_checkpoint = time.monotonic() + CHECKPOINT_INTERVAL_S
         while not stop.is_set():
             await asyncio.sleep(HOUSEKEEPING_TICK_S)
             if time.monotonic() >= next_flush:
@@ -261,13 +267,23 @@ class Collector:
             for gap in self.pipeline.take_gaps():
                 self.stats.gaps_found += 1
                 log.warning("gap in trade ids", extra={"symbol": gap.symbol, "first": gap.first, "last": gap.last})
-            if time.monotonic() >= next_checkpoint:
-                next_checkpoint += CHECKPOINT_INTERVAL_S
-                await asyncio.to_thread(self._save_checkpoint)
-            if time.monotonic() >= next_health:
-                next_health += self.config.health_interval_s
-                self._samples_left = 5
-                self._write_health()
+
+    async def _checkpointer(self, stop: asyncio.Event) -> None:
+        """Save the checkpoint every second."""
+        while not stop.is_set():
+            await asyncio.sleep(CHECKPOINT_INTERVAL_S)
+            await asyncio.to_thread(self._save_checkpoint)
+
+    async def _health_writer(self, stop: asyncio.Event) -> None:
+        """Write the health point every health interval (and let five malformed frames be logged again)."""
+        while not stop.is_set():
+            await asyncio.sleep(self.config.health_interval_s)
+            self._samples_left = 5
+            self._write_health()
+
+    def _reading_paused(self) -> bool:
+        """True while backpressure holds the readers: their silence is the collector's own."""
+        return self.writer is not None and self.writer.pending >= self.writer.options.max_pending
 
     def watermarks(self) -> dict[str, int]:
         """Per symbol, the highest id up to which every trade is durable (written or spooled)."""
@@ -307,11 +323,16 @@ class Collector:
                 log.info("spooled batch replayed", extra={"trades": trades})
 
     def health(self) -> tuple[bool, dict[str, Any]]:
-        """Healthy when every connection is up and nothing was lost; with the counters that say so."""
+        """Healthy when every connection is up and delivers, nothing was lost, no gap has waited past the
+        gap alarm and no background task is failing; with the counters that say so."""
         s = self.stats
+        failing = s.tasks_failing()
+        oldest_gap_age_s = s.oldest_gap_age_s()
         details = {
             "connections_up": s.connections_up,
             "connections": s.connections_total,
+            "connections_stalled": s.connections_stalled,
+            "max_silence_s": max(s.silence_s.values(), default=0.0),
             "received": s.received_total(),
             "written": s.written_total(),
             "pending": s.pending,
@@ -319,15 +340,29 @@ class Collector:
             "malformed": sum(s.malformed.values()),
             "gaps": s.gaps_found,
             "ids_repaired": s.repaired_total(),
+            "ids_missing": s.ids_missing(),
+            "ids_unrepairable": self.repairer.unrepairable,
+            "oldest_gap_age_s": round(oldest_gap_age_s, 1),
+            "task_restarts": sum(s.task_restarts.values()),
+            "tasks_failing": failing,
             "spool_bytes": s.spool_bytes,
             "last_write_lag_s": round(s.last_write_lag_s, 3),
         }
-        return s.connections_up >= s.connections_total > 0 and s.lost == 0 and not s.spool_full, details
+        ok = (
+            s.connections_up >= s.connections_total > 0
+            and s.lost == 0
+            and not s.spool_full
+            and not s.connections_stalled
+            and not failing
+            and oldest_gap_age_s <= self.config.gap_alarm_s
+        )
+        return ok, details
 
     def _write_health(self) -> None:
         ok, details = self.health()
         fields: dict[str, int | float] = {k: v for k, v in details.items() if isinstance(v, int | float)}
         fields["reconnects"] = sum(self.stats.reconnects.values())
+        fields["tasks_failing"] = len(details["tasks_failing"])
         fields["healthy"] = int(ok)
         log.info("collector health", extra=details)
         if self.writer is not None:

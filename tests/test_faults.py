@@ -152,6 +152,20 @@ async def test_a_stalled_socket_is_replaced_and_repaired(
     assert any(entry.get("cause") == "stalled" for entry in collector.logged("stream closed"))
 
 
+async def test_a_silent_stall_of_one_of_two_connections_is_found_and_repaired(
+    settings: InfluxSettings, fake: FakeBinance, tmp_path: Path
+) -> None:
+    scenario = Scenario(count=50_000, rate=RATE)  # 20 s of trades; pings go on being answered throughout
+    options = ("--streams-per-connection", "2")  # BTCUSDT and ETHUSDT on one connection, SOLUSDT on another
+
+    def silence(_: CollectorProcess) -> None:
+        assert fake.silence("BTCUSDT") == 1
+
+    collector = await run_case(settings, fake, tmp_path, scenario, silence, 2.0, *options)
+    assert collector.logged("stream silent while REST has newer trades: reconnecting")
+    assert [entry.get("cause") for entry in collector.logged("stream closed")] == ["silent"]
+
+
 async def test_429_during_a_repair_is_waited_out_without_a_ban(
     settings: InfluxSettings, fake: FakeBinance, tmp_path: Path
 ) -> None:
