@@ -15,6 +15,7 @@ import gc
 import logging
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from collector.endpoints import Endpoints
 from collector.pipeline import TradePipeline
 from collector.repair import Repairer
 from collector.rest import BinanceRest
-from collector.resume import bounded_by_window, resume_points
+from collector.resume import bounded_by_window, checkpoint_points, resume_points
 from collector.spool import Spool
 from collector.stats import Stats, registry_for
 from collector.stream import Shard, StreamOptions
@@ -35,7 +36,8 @@ from collector.supervisor import Supervisor
 from collector.watchdog import Watchdog
 from collector.writer import ChunkWriter, WriterOptions
 from pricecap import model
-from pricecap.influx import describe
+from pricecap.errors import PricecapError
+from pricecap.influx import InfluxDownError, describe
 from pricecap.settings import InfluxSettings
 from queries.api import Prices
 
@@ -96,6 +98,10 @@ class Collector:
         self.stats.repair_waits = self.repairer.waiting
         self.supervisor = Supervisor(self.stats)
         self.watchdog: Watchdog | None = None
+        self._unresolved: set[str] = set()
+        """Symbols that started live because InfluxDB did not answer and the checkpoint knew nothing of them."""
+        self.fatal: PricecapError | None = None
+        """A configuration error found while running (InfluxDB refused the token, no bucket): run raises it."""
         self._checkpoint_path = config.spool_dir / CHECKPOINT_FILE if config.spool_dir else None
         self._target = f"{settings.url} {settings.org} {settings.bucket} {model.EXCHANGE_BINANCE} {config.rest_url}"
         self._samples_left = 5
@@ -146,6 +152,7 @@ class Collector:
             ("repairer", self.repairer.run),
             ("replayer", self._replay),
             ("watchdog", self.watchdog.run),
+            ("influxdb_wait", self._resume_late),
         ):
             self.supervisor.start(name, lambda task=task: task(stop))  # type: ignore[misc]
         await stop.wait()
@@ -154,20 +161,64 @@ class Collector:
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.supervisor.stop()
         await self._shutdown()
+        if self.fatal is not None:
+            raise self.fatal
 
     async def _resume(self) -> None:
-        """Resume each symbol after its last durable trade, so the repairer catches up what went by."""
+        """Resume each symbol after its last durable trade, so the repairer catches up what went by.
+
+        With InfluxDB not answering, the checkpoint alone decides; a symbol it knows nothing of starts live,
+        and :meth:`_resume_late` resumes it properly once InfluxDB answers.
+        """
         if self.config.repair_window_s <= 0:
             return
         saved = checkpoint.load(self._checkpoint_path, self._target) if self._checkpoint_path else None
+        try:
+            stored = await asyncio.to_thread(self._last_ids)
+        except InfluxDownError as e:
+            points = checkpoint_points(self.symbols, saved)
+            self._unresolved = {s for s in self.symbols if s not in points}
+            log.warning(
+                "InfluxDB does not answer: resuming from the checkpoint, the other symbols start live and resume "
+                "once it answers; trades wait in the spool meanwhile",
+                extra={"error": str(e), "from_checkpoint": len(points), "live": len(self._unresolved)},
+            )
+        else:
+            points = resume_points(self.symbols, saved, stored)
+        await self._resume_points(points, self.pipeline.resume_after)
+
+    def _last_ids(self, before_ns: int | None = None) -> dict[str, tuple[int, int]]:
         with Prices(self.settings) as prices:
-            stored = await asyncio.to_thread(prices.last_ids)
-        points = resume_points(self.symbols, saved, stored)
-        resume = await bounded_by_window(points, self.rest, self.config.repair_window_s)
-        for symbol, last_id in resume.items():
-            self.pipeline.resume_after(symbol, last_id)
-        if resume:
-            log.info("resuming after the last durable trades", extra={"symbols": len(resume)})
+            return prices.last_ids(before_ns)
+
+    async def _resume_points(self, points: dict[str, tuple[int, int]], resume: Callable[[str, int], None]) -> None:
+        bounded = await bounded_by_window(points, self.rest, self.config.repair_window_s)
+        for symbol, last_id in bounded.items():
+            resume(symbol, last_id)
+        if bounded:
+            log.info("resuming after the last durable trades", extra={"symbols": len(bounded)})
+
+    async def _resume_late(self, stop: asyncio.Event) -> None:
+        """Once InfluxDB answers, resume the symbols that started live without it (a task until then)."""
+        backoff = Backoff(initial_s=2.0, cap_s=30.0, stable_s=0.0)
+        while self._unresolved and not stop.is_set():
+            # what this process wrote itself (its first live trades on) must not count as stored before
+            firsts = [ms for s in self._unresolved if (ms := self.pipeline.states[s].first_taken_ms)]
+            before_ns = model.timestamp_ns(min(firsts), 0) if firsts else time.time_ns()
+            try:
+                stored = await asyncio.to_thread(self._last_ids, before_ns)
+            except InfluxDownError as e:
+                log.warning("waiting for InfluxDB to answer", extra={"error": str(e)})
+                await asyncio.sleep(backoff.next_delay())
+                continue
+            except PricecapError as e:  # a refused token or an unknown bucket: the configuration is wrong
+                self.fatal = e
+                stop.set()
+                return
+            unresolved, self._unresolved = self._unresolved, set()
+            points = resume_points(sorted(unresolved), None, stored)
+            await self._resume_points(points, self.pipeline.resume_late)
+            log.info("InfluxDB answers: symbols that started live resumed", extra={"symbols": len(points)})
 
     def _make_shards(self) -> list[Shard]:
         size = self.config.streams_per_connection
@@ -293,6 +344,8 @@ class Collector:
             unsettled[symbol] = min(first, unsettled.get(symbol, first))
         marks = {}
         for symbol, state in self.pipeline.states.items():
+            if symbol in self._unresolved:
+                continue  # what is stored before its first live trade is not known yet
             mark = state.watermark()
             if mark is not None:
                 marks[symbol] = min(mark, unsettled[symbol] - 1) if symbol in unsettled else mark
