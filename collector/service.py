@@ -143,7 +143,7 @@ class Collector:
             extra={"symbols": len(self.symbols), "connections": len(self.shards), "bucket": self.settings.bucket},
         )
         gc.freeze()  # the start-up's objects (modules, settings, clients) are never garbage: stop rescanning them
-        tasks = [asyncio.create_task(shard.run()) for shard in self.shards]
+        tasks = [self.supervisor.start(f"shard_{shard.index}", shard.run) for shard in self.shards]
         self.watchdog = Watchdog(self.shards, lambda: self.pipeline, self.rest, self.stats, self._reading_paused)
         for name, task in (
             ("housekeeping", self._housekeeping),
