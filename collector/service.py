@@ -1,10 +1,12 @@
 """The collector service: shards of streams -> decoder -> pipeline -> chunk writer, plus metrics and health.
 
 Around that hot path: at start-up each symbol resumes after its last durable trade (checkpoint or InfluxDB)
-and catches up from REST; the repairer fills gaps; the spool keeps what InfluxDB refused and replays it;
-the checkpoint is saved every second. Runs until ``stop`` is set (SIGINT/SIGTERM in the CLI), then stops
-reading, writes every buffered trade and returns. Blocking work runs in worker threads so the event loop
-stays responsive.
+and catches up from REST (with InfluxDB not answering, from the checkpoint alone, the rest once it answers);
+the repairer fills gaps; the data watchdog replaces connections whose data stopped; the spool keeps what
+InfluxDB refused and replays it; the checkpoint is saved every second. Each of these tasks, and each
+shard's reader, runs under the supervisor, which restarts it after a failure. Runs until ``stop`` is set
+(SIGINT/SIGTERM in the CLI), then stops reading, writes every buffered trade and returns. Blocking work
+runs in worker threads so the event loop stays responsive.
 """
 
 from __future__ import annotations
