@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import signal
 import sys
 import urllib.parse
@@ -113,6 +114,13 @@ source_option = click.option(
 )
 @click.option("--health-interval", default=10.0, show_default=True, type=SECONDS, help="Seconds between health points.")
 @click.option(
+    "--gap-alarm",
+    default=120.0,
+    show_default=True,
+    type=SECONDS,
+    help="Seconds a gap may wait for repair before /healthz is 503.",
+)
+@click.option(
     "--ping-interval", default=20.0, show_default=True, type=SECONDS, help="Seconds between the collector's own pings."
 )
 @click.option(
@@ -158,6 +166,7 @@ def collect(
     metrics_host: str,
     metrics_port: int,
     health_interval: float,
+    gap_alarm: float,
     ping_interval: float,
     ping_timeout: float,
     spool_dir: Path,
@@ -173,11 +182,14 @@ def collect(
     # Imported here, after without_numpy(): these are the modules that import influxdb_client.
     from collector.service import Collector, CollectorConfig
     from collector.writer import WriterOptions
-    from pricecap.influx import check
+    from pricecap.influx import InfluxDownError, check
 
     repair_window_s = 0 if repair_window.strip() == "0" else parse_duration(repair_window) / 1e9
     setup_logging(log_level, log_json)
-    check(settings)
+    try:
+        check(settings)  # a refused token or an unknown bucket is fatal
+    except InfluxDownError as e:  # not fatal: collect into the spool until it answers
+        logging.getLogger(__name__).warning("InfluxDB does not answer at start-up", extra={"error": str(e)})
     config = CollectorConfig(
         symbols=symbols,
         all_symbols=all_symbols,
@@ -188,6 +200,7 @@ def collect(
         linger_s=linger_ms / 1000,
         flush_interval_s=flush_interval_ms / 1000,
         health_interval_s=health_interval,
+        gap_alarm_s=gap_alarm,
         metrics_host=metrics_host,
         metrics_port=metrics_port or None,
         spool_dir=spool_dir,

@@ -29,7 +29,10 @@ EXIT_MEANINGS: dict[ExitCode, str] = {
     ExitCode.FAILURE: "other failure (InfluxDB refused a write or a query, an unexpected error)",
     ExitCode.USAGE: "usage error: unknown option, missing argument, a value or an input file that cannot be used",
     ExitCode.CONFIG: "configuration error (no token or org, bad config file, bad URL, unknown bucket)",
-    ExitCode.UNREACHABLE: "InfluxDB unreachable, or it refused the token",
+    ExitCode.UNREACHABLE: (
+        "InfluxDB unreachable, or it refused the token"
+        " (`collect`, and `up` with your own InfluxDB, wait for one that does not answer yet)"
+    ),
     ExitCode.BAD_TIME: "a time, duration or time zone that cannot be read",
     ExitCode.BAD_RANGE: "an invalid range: stop before start, or more than 100,000 candle windows",
     ExitCode.UNKNOWN_SYMBOL: "unknown symbol: not a symbol, or none of its trades in the bucket",

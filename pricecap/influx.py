@@ -23,10 +23,21 @@ def describe(error: Exception, settings: InfluxSettings) -> str:
         if error.status == 401:
             return f"InfluxDB at {settings.url} refused the token (401 unauthorized)"
         return f"InfluxDB at {settings.url} answered HTTP {error.status}: {_answer(error)}"
-    if isinstance(error, urllib3.exceptions.HTTPError | OSError):
+    if isinstance(error, urllib3.exceptions.HTTPError):
         reason = getattr(error, "reason", None) or error
         return f"cannot reach InfluxDB at {settings.url}: {str(reason).split(': ')[-1]}"
     return f"InfluxDB at {settings.url}: {error}"
+
+
+class InfluxDownError(UnreachableError):
+    """InfluxDB does not answer (connection refused, timeout, 5xx): it may later, unlike a refused token."""
+
+
+def is_down(error: Exception) -> bool:
+    """True for a failure that says the server does not answer now, not that the settings are wrong."""
+    if isinstance(error, ApiException):
+        return not error.status or error.status >= 500
+    return isinstance(error, urllib3.exceptions.HTTPError | OSError)
 
 
 def _answer(error: ApiException) -> str:
@@ -45,7 +56,8 @@ def influx_error(error: BaseException, settings: InfluxSettings) -> PricecapErro
     """The user error for a failed InfluxDB call (None when ``error`` is not one).
 
     A token refused (401, 403) counts as unreachable (exit 4), a missing bucket or org (404) as configuration
-    (exit 3); a request that timed out while the server was up is named as such, not as unreachable.
+    (exit 3); no answer at all is InfluxDownError (exit 4, and the collector waits for it); a request that timed
+    out while the server was up is named as such, not as unreachable.
     """
     if isinstance(error, ApiException):
         if error.status in (401, 403):
@@ -56,6 +68,8 @@ def influx_error(error: BaseException, settings: InfluxSettings) -> PricecapErro
                     f"InfluxDB at {settings.url} has no bucket {settings.bucket!r} in org {settings.org!r}"
                 )
             return ConfigError(describe(error, settings))
+        if is_down(error):
+            return InfluxDownError(describe(error, settings))
         return PricecapError(describe(error, settings))
     if isinstance(error, urllib3.exceptions.HTTPError):
         reason = error.reason if isinstance(error, urllib3.exceptions.MaxRetryError) else error
@@ -64,21 +78,21 @@ def influx_error(error: BaseException, settings: InfluxSettings) -> PricecapErro
                 f"InfluxDB at {settings.url} did not answer within {settings.timeout_ms / 1000:g} s: it is up but"
                 " slow; allow more with timeout_ms in the config file or INFLUXDB_V2_TIMEOUT (ms)"
             )
-        return UnreachableError(describe(error, settings))
+        return InfluxDownError(describe(error, settings))
     return None
 
 
 def check(settings: InfluxSettings) -> str:
     """Verify that the server answers, accepts the token and has the bucket; return the server version.
 
-    Raises UnreachableError (server down, token refused) or ConfigError (no such bucket).
+    Raises InfluxDownError (server down), UnreachableError (token refused) or ConfigError (no such bucket).
     """
     with connect(settings) as client:
         try:
             version = client.version()
             bucket = client.buckets_api().find_bucket_by_name(settings.bucket)
         except (ApiException, urllib3.exceptions.HTTPError, OSError) as e:
-            raise (influx_error(e, settings) or UnreachableError(describe(e, settings))) from None
+            raise (influx_error(e, settings) or InfluxDownError(describe(e, settings))) from None
     if bucket is None:
         raise ConfigError(f"InfluxDB at {settings.url} has no bucket {settings.bucket!r} in org {settings.org!r}")
     return str(version)

@@ -12,8 +12,7 @@ from influxdb_client.client.influxdb_client import InfluxDBClient
 from influxdb_client.rest import ApiException
 
 from pricecap import flux, model
-from pricecap.errors import UnreachableError
-from pricecap.influx import connect, describe, influx_error
+from pricecap.influx import InfluxDownError, connect, describe, influx_error
 from pricecap.settings import InfluxSettings
 
 
@@ -38,7 +37,7 @@ class Runner:
         try:
             return list(self._query.query_stream(flux_text(name), params=flux.params(values)))
         except (ApiException, urllib3.exceptions.HTTPError, OSError) as e:
-            raise (influx_error(e, self.settings) or UnreachableError(describe(e, self.settings))) from None
+            raise (influx_error(e, self.settings) or InfluxDownError(describe(e, self.settings))) from None
 
     def close(self) -> None:
         """Close the connection."""

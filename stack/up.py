@@ -27,7 +27,7 @@ from collector.status_line import show_status
 from collector.writer import WriterOptions
 from fake_binance.simulation import DEFAULT_SYMBOLS, Simulation
 from pricecap.errors import ConfigError, PricecapError, StackError
-from pricecap.influx import check
+from pricecap.influx import InfluxDownError, check
 from pricecap.influxd import ensure_binary, ui_line
 from pricecap.logs import setup_logging
 from pricecap.options import (
@@ -124,7 +124,7 @@ def up(
     if managed:
         ensure_binary()  # a first build takes minutes: before detaching, so that its progress shows
     else:
-        check(settings)
+        check_users_influxdb(settings)
     if detach and not in_background(paths):
         return
     signal.signal(signal.SIGTERM, _interrupt)  # until the event loop handles it: stop influxd on the way out
@@ -142,7 +142,7 @@ def up(
                 click.echo(
                     f"pricecap up: the managed InfluxDB's URL, org and token stored in {given_config_path()}", err=True
                 )
-        check(settings)
+            check(settings)
         _, org = settings.require_credentials()
         state = StackState(
             pid=os.getpid(),
@@ -197,6 +197,15 @@ def refuse_conflicts(settings: InfluxSettings, paths: StackPaths, managed: bool,
         )
     if metrics_port and not port_free(metrics_port):
         raise StackError(f"port {metrics_port} of /metrics is in use by another program; choose another --metrics-port")
+
+
+def check_users_influxdb(settings: InfluxSettings) -> None:
+    """Check the user's InfluxDB; one that does not answer yet is not fatal (the collector spools until it
+    does), a refused token or an unknown bucket is."""
+    try:
+        check(settings)
+    except InfluxDownError as e:
+        click.echo(f"pricecap: warning: {e}; collecting into the spool until it answers", err=True)
 
 
 async def serve(

@@ -1,8 +1,9 @@
 """Fault injection: fake Binance + the real collector process + the real influxd, at 2,500 trades/s.
 
-Every case ends with the same check: the trade ids stored are exactly the ids the exchange made, per symbol,
+Every case ends with the same checks: a SIGTERM ends in exit 0 with nothing lost and no traceback in the log,
+and the trade ids stored are exactly the ids the exchange made, per symbol (none missing, none twice),
 whatever happened on the way (a dropped socket, skipped ids, influxd killed, the collector killed, a server
-shutdown, a stalled socket, 429s during a repair).
+shutdown, a stalled socket, 429s or HTML error pages or a lagging REST during a repair).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import ClassVar
 
@@ -58,6 +59,8 @@ class CollectorProcess:
         self.log += [orjson.loads(line) for line in lines if line.startswith("{")]
         if signum == signal.SIGTERM:
             assert self.process.returncode == 0, "\n".join(lines[-30:])
+            assert not [line for line in lines if "Traceback" in line], "no traceback in the log"
+            assert self.logged("collector stopped")[-1]["lost"] == 0
 
     def kill_if_running(self) -> None:
         """Leave no collector behind when a test fails half-way."""
@@ -152,6 +155,20 @@ async def test_a_stalled_socket_is_replaced_and_repaired(
     assert any(entry.get("cause") == "stalled" for entry in collector.logged("stream closed"))
 
 
+async def test_a_silent_stall_of_one_of_two_connections_is_found_and_repaired(
+    settings: InfluxSettings, fake: FakeBinance, tmp_path: Path
+) -> None:
+    scenario = Scenario(count=50_000, rate=RATE)  # 20 s of trades; pings go on being answered throughout
+    options = ("--streams-per-connection", "2")  # BTCUSDT and ETHUSDT on one connection, SOLUSDT on another
+
+    def silence(_: CollectorProcess) -> None:
+        assert fake.silence("BTCUSDT") == 1
+
+    collector = await run_case(settings, fake, tmp_path, scenario, silence, 2.0, *options)
+    assert collector.logged("stream silent while REST has newer trades: reconnecting")
+    assert [entry.get("cause") for entry in collector.logged("stream closed")] == ["silent"]
+
+
 async def test_429_during_a_repair_is_waited_out_without_a_ban(
     settings: InfluxSettings, fake: FakeBinance, tmp_path: Path
 ) -> None:
@@ -160,6 +177,29 @@ async def test_429_during_a_repair_is_waited_out_without_a_ban(
     assert collector.logged("binance rate limit")
     assert fake.rest.status_counts.get(429, 0) >= 3
     assert fake.rest.status_counts.get(418, 0) == 0
+
+
+async def test_html_403_and_502_pages_on_every_4th_rest_call_during_repair(
+    settings: InfluxSettings, fake: FakeBinance, tmp_path: Path
+) -> None:
+    # 5 gaps per symbol, each repaired with its own page: about 15 requests, every 4th an HTML page
+    skip = {s: [(first, first + 50 + i) for first in range(1_999_300, 2_003_000, 800)] for i, s in enumerate(SYMBOLS)}
+    scenario = Scenario(count=15_000, rate=RATE, skip=skip)
+    collector = await run_case(settings, fake, tmp_path, scenario, lambda _: fake.rest.html_errors(every=4), 0.5)
+    assert fake.rest.status_counts.get(403) and fake.rest.status_counts.get(502)
+    assert collector.logged("binance rest error, will retry") and collector.logged("binance rate limit")
+    assert not collector.logged("ids cannot be repaired")
+
+
+async def test_rest_lagging_the_stream_by_5_s_during_repair(
+    settings: InfluxSettings, fake: FakeBinance, tmp_path: Path
+) -> None:
+    fake.rest.lag_s = 5.0
+    skip = {"BTCUSDT": [(1_999_500, 1_999_899), (2_002_000, 2_002_100)], "SOLUSDT": [(1_999_990, 2_000_010)]}
+    scenario = Scenario(count=15_000, rate=RATE, skip=skip)
+    collector = await run_case(settings, fake, tmp_path, scenario, lambda _: None)
+    assert len(collector.logged("gap in trade ids")) == 3
+    assert not collector.logged("ids cannot be repaired")
 
 
 async def test_sigkill_of_the_collector_is_recovered_at_restart(
@@ -245,3 +285,72 @@ async def test_trades_refused_with_the_spool_full_are_written_once_influxd_is_ba
         assert collector.logged("collector stopped")[0]["lost"] == 0
     finally:
         server.stop()
+
+
+@pytest.fixture
+def own_influxd(tmp_path: Path) -> Iterator[tuple[InfluxdServer, InfluxSettings]]:
+    """An influxd of the test's own, to kill and start again, and the settings of its bucket."""
+    server = InfluxdServer(ensure_binary(), tmp_path / "influxd", free_port())
+    server.start()
+    try:
+        yield server, server.onboard(Onboarding.generate())
+    finally:
+        server.stop()
+
+
+async def finish(
+    settings: InfluxSettings, fake: FakeBinance, playing: asyncio.Task[None], last: CollectorProcess
+) -> None:
+    """Let the scenario end, wait for every trade, stop the last collector cleanly and check the stored ids."""
+    await playing
+    await all_stored(settings, fake)
+    await last.stop()
+    await assert_exact(settings, fake)
+
+
+async def test_sigkill_while_influxd_is_down_and_a_restart_before_it_is_back(
+    fake: FakeBinance, tmp_path: Path, own_influxd: tuple[InfluxdServer, InfluxSettings]
+) -> None:
+    server, settings = own_influxd
+    scenario = Scenario(count=60_000, rate=RATE)  # 24 s of trades
+    spool = tmp_path / "spool"
+    first = CollectorProcess(settings, fake, spool, "--retry-for", "2")
+    await first.start()
+    await fake.wait_for_subscribers(len(SYMBOLS))
+    playing = asyncio.create_task(fake.play(scenario))
+    await asyncio.sleep(3.0)
+    await asyncio.to_thread(server.kill)
+    await asyncio.sleep(5.0)  # some writes given up and spooled, some still retried
+    await first.stop(signal.SIGKILL)
+    await asyncio.sleep(2.0)
+    again = CollectorProcess(settings, fake, spool, "--retry-for", "2")
+    await again.start()  # influxd is still down
+    await asyncio.sleep(6.0)
+    assert again.process is not None and again.process.returncode is None, "a down InfluxDB is not fatal"
+    await asyncio.to_thread(server.start)
+    await finish(settings, fake, playing, again)
+    assert again.logged("InfluxDB does not answer at start-up")
+    assert again.logged("resuming after the last durable trades")
+    assert again.logged("spooled batch replayed")
+
+
+async def test_influxd_down_at_the_first_start_on_a_bucket_that_holds_data(
+    fake: FakeBinance, tmp_path: Path, own_influxd: tuple[InfluxdServer, InfluxSettings]
+) -> None:
+    server, settings = own_influxd
+    scenario = Scenario(count=50_000, rate=RATE)  # 20 s of trades
+    earlier = CollectorProcess(settings, fake, tmp_path / "earlier")  # another host, say: its checkpoint stays
+    await earlier.start()
+    await fake.wait_for_subscribers(len(SYMBOLS))
+    playing = asyncio.create_task(fake.play(scenario))
+    await asyncio.sleep(3.0)
+    await earlier.stop()
+    await asyncio.to_thread(server.kill)
+    await asyncio.sleep(2.0)  # trades go by that no collector sees
+    first_start = CollectorProcess(settings, fake, tmp_path / "spool", "--retry-for", "2")
+    await first_start.start()  # no checkpoint, and influxd is down: every symbol starts live
+    await asyncio.sleep(6.0)
+    await asyncio.to_thread(server.start)
+    await finish(settings, fake, playing, first_start)
+    assert first_start.logged("InfluxDB answers: symbols that started live resumed")
+    assert first_start.logged("ids repaired")
