@@ -290,28 +290,40 @@ class Prices:
     def _candle_rows(
         self, values: dict[str, flux.FluxValue], start_ns: int, stop_ns: int, every: flux.FluxValue
     ) -> list[dict[str, Any]]:
-        """The rows of candles.flux for ``values``: windows of whole settled minutes from the 1-minute candles
-        where candles_rollup.flux proves them, every other window from raw trades (one query per run of them)."""
-        minutes = self._settled_minutes(start_ns, stop_ns)
-        if minutes is None or not (isinstance(every, flux.CalendarDuration) and every.unit in MINUTE_ALIGNED):
+        """The rows of candles.flux for ``values``, the cheapest exact way: for windows of whole minutes, from the
+        1-minute (or 1-hour) candles where candles_rollup.flux proves them, every other window from raw trades
+        aggregated per minute (or hour) first; candles.flux itself only for windows whose open or close needs
+        the trade-id rule, and for windows of seconds."""
+        if not (isinstance(every, flux.CalendarDuration) and every.unit in MINUTE_ALIGNED):
             return [record.values for record in self.runner.run("candles", values)]
-        first, last = minutes
         hourly = every.unit != "m" and _whole_hour_offsets(str(values["tz"]), start_ns, stop_ns)
-        if hourly:  # whole hours of 1-hour candles: 60 times fewer rows
-            first, last = first + (-first) % HOUR_NS, last - last % HOUR_NS
-        rollup_values = values | {
+        grain = {
             "candleBucket": rollup.candle_bucket(self.runner.settings),
             "interval": "1h" if hourly else "1m",
             "grain": timedelta(hours=1) if hourly else timedelta(minutes=1),
-            "from": flux.Time(first),
-            "to": flux.Time(max(first, last)),
         }
-        rollup_rows = (r.values for r in self.runner.run("candles_rollup", rollup_values))
-        rows, unproven = answers.rollup_windows(rollup_rows, stop_ns)
+        rows: list[dict[str, Any]] = []
+        unproven = [(start_ns, stop_ns)]
+        if minutes := self._settled_minutes(start_ns, stop_ns):
+            first, last = minutes
+            if hourly:  # whole hours of 1-hour candles: 60 times fewer rows
+                first, last = first + (-first) % HOUR_NS, last - last % HOUR_NS
+            candled = values | grain | {"raw": False, "from": flux.Time(first), "to": flux.Time(max(first, last))}
+            rows, unproven = self._rollup(candled, stop_ns)
         for start, stop in answers.runs(unproven):
-            part = values | {"start": flux.Time(start), "stop": flux.Time(stop)}
-            rows += [record.values for record in self.runner.run("candles", part)]
+            part = values | grain | {"start": flux.Time(start), "stop": flux.Time(stop)}
+            raw_rows, flagged = self._rollup(part | {"raw": True, "from": part["start"], "to": part["stop"]}, stop)
+            rows += raw_rows
+            for flagged_start, flagged_stop in answers.runs(flagged):
+                window = values | {"start": flux.Time(flagged_start), "stop": flux.Time(flagged_stop)}
+                rows += [record.values for record in self.runner.run("candles", window)]
         return rows
+
+    def _rollup(
+        self, values: dict[str, flux.FluxValue], stop_ns: int
+    ) -> tuple[list[dict[str, Any]], list[tuple[int, int]]]:
+        """candles_rollup.flux's proven rows and its other windows (see answers.rollup_windows)."""
+        return answers.rollup_windows((r.values for r in self.runner.run("candles_rollup", values)), stop_ns)
 
     def symbols(self) -> list[SymbolInfo]:
         """Every symbol stored for the exchange, with its trade count and first and last trade times."""

@@ -12,7 +12,7 @@
 // To run it in the InfluxDB UI, put params below the imports, e.g.:
 //   params = {bucket: "trades", candleBucket: "trades_candles", exchange: "binance", symbol: "BTCUSDT",
 //             every: 1h, tz: "UTC", start: 2026-10-26T00:00:00Z, stop: 2026-11-25T00:00:00Z,
-//             interval: "1h", grain: 1h, from: 2026-10-26T00:00:00Z, to: 2026-11-25T00:00:00Z}
+//             raw: false, interval: "1h", grain: 1h, from: 2026-10-26T00:00:00Z, to: 2026-11-25T00:00:00Z}
 import "timezone"
 
 location = timezone.location(name: params.tz)
@@ -32,15 +32,29 @@ rawTrades =
         |> aggregateWindow(every: params.grain, fn: count, timeSrc: "_start", createEmpty: false)
         |> aggregateWindow(every: params.every, fn: sum, location: location, timeSrc: "_start", createEmpty: true)
 
-series = (field, fn) =>
-    from(bucket: params.candleBucket)
-        |> range(start: params.from, stop: params.to)
-        |> filter(
-            fn: (r) =>
-                r._measurement == "candles" and r.interval == params.interval and r.exchange == params.exchange
-                    and
-                    r.symbol == params.symbol and r._field == field,
-        )
+// With params.raw, the same aggregates come from raw trades instead, per params.grain (pushed down), then per
+// window: exact for any range (no proof needed), and far cheaper than windowing every raw point in a time zone,
+// which InfluxDB cannot push down. Its flagged windows (open_id != first_id) still need candles.flux.
+series = (field, fn, rawField, rawFn) =>
+    (if params.raw then
+        from(bucket: params.bucket)
+            |> range(start: params.from, stop: params.to)
+            |> filter(
+                fn: (r) =>
+                    r._measurement == "trades" and r.exchange == params.exchange and r.symbol == params.symbol
+                        and
+                        r._field == rawField,
+            )
+            |> aggregateWindow(every: params.grain, fn: rawFn, timeSrc: "_start", createEmpty: false)
+    else
+        from(bucket: params.candleBucket)
+            |> range(start: params.from, stop: params.to)
+            |> filter(
+                fn: (r) =>
+                    r._measurement == "candles" and r.interval == params.interval and r.exchange == params.exchange
+                        and
+                        r.symbol == params.symbol and r._field == field,
+            ))
         |> aggregateWindow(every: params.every, fn: fn, location: location, timeSrc: "_start", createEmpty: false)
 
 named = (tables=<-, name) =>
@@ -53,15 +67,15 @@ named = (tables=<-, name) =>
 union(
     tables: [
         rawTrades |> named(name: "raw_trades"),
-        series(field: "open", fn: first) |> named(name: "open"),
-        series(field: "high", fn: max) |> named(name: "high"),
-        series(field: "low", fn: min) |> named(name: "low"),
-        series(field: "close", fn: last) |> named(name: "close"),
-        series(field: "volume", fn: sum) |> named(name: "volume"),
-        series(field: "trades", fn: sum) |> named(name: "trades"),
-        series(field: "first_id", fn: min) |> named(name: "first_id"),
-        series(field: "last_id", fn: max) |> named(name: "last_id"),
-        series(field: "open_id", fn: first) |> named(name: "open_id"),
-        series(field: "close_id", fn: last) |> named(name: "close_id"),
+        series(field: "open", fn: first, rawField: "price", rawFn: first) |> named(name: "open"),
+        series(field: "high", fn: max, rawField: "price", rawFn: max) |> named(name: "high"),
+        series(field: "low", fn: min, rawField: "price", rawFn: min) |> named(name: "low"),
+        series(field: "close", fn: last, rawField: "price", rawFn: last) |> named(name: "close"),
+        series(field: "volume", fn: sum, rawField: "qty", rawFn: sum) |> named(name: "volume"),
+        series(field: "trades", fn: sum, rawField: "trade_id", rawFn: count) |> named(name: "trades"),
+        series(field: "first_id", fn: min, rawField: "trade_id", rawFn: min) |> named(name: "first_id"),
+        series(field: "last_id", fn: max, rawField: "trade_id", rawFn: max) |> named(name: "last_id"),
+        series(field: "open_id", fn: first, rawField: "trade_id", rawFn: first) |> named(name: "open_id"),
+        series(field: "close_id", fn: last, rawField: "trade_id", rawFn: last) |> named(name: "close_id"),
     ],
 )

@@ -103,12 +103,13 @@ def bucket_with(server_settings: InfluxSettings, name: str, trades: list[model.T
 
 
 def record_queries(prices: Prices) -> list[str]:
-    """The names of the .flux files ``prices`` runs from now on, in order."""
+    """The names of the .flux files ``prices`` runs from now on, in order; candles_rollup.flux over raw trades
+    (``raw: true``) as ``candles_rollup raw``."""
     used: list[str] = []
     run = prices.runner.run
 
     def recording(name: str, values: Mapping[str, flux.FluxValue]) -> list[FluxRecord]:
-        used.append(name)
+        used.append(f"{name} raw" if values.get("raw") is True else name)
         return run(name, values)
 
     prices.runner.run = recording  # type: ignore[method-assign]

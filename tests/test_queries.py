@@ -274,7 +274,7 @@ def test_candles_from_the_rollups_equal_the_reference(
     with Prices(rolled_up) as prices:
         used = record_queries(prices)
         got = prices.candles("BUSY", start_ns, stop_ns, every=every, tz=zone, fill="null")
-    assert ("candles_rollup" in used) == (stop_ns - start_ns >= api.CANDLES_FROM_NS), used
+    assert ("candles_rollup" in used) == (stop_ns - start_ns >= api.CANDLES_FROM_NS), used  # the candles bucket
     assert_candles_equal_the_reference(got, data["BUSY"], start_ns, stop_ns, every, zone)
 
 
@@ -300,3 +300,13 @@ def test_symbols_and_last(prices: Prices, data: dict[str, list[Point]]) -> None:
     assert {a.symbol: a.trade.trade_id for a in prices.last()} == {
         s: max(p.trade.trade_id for p in points) for s, points in data.items()
     }
+
+
+@pytest.mark.parametrize("every", ["1m", "1h"])
+def test_a_window_that_opens_in_the_millisecond_where_ids_cross_opens_by_trade_id(
+    prices: Prices, data: dict[str, list[Point]], every: str
+) -> None:
+    start_ns = crossing_ms(data) * MS  # the first window opens in that millisecond: its first _time is not its first id
+    stop_ns = start_ns + 2 * HOUR_MS * MS + 17
+    got = prices.candles("BUSY", start_ns, stop_ns, every=every, fill="null")
+    assert_candles_equal_the_reference(got, data["BUSY"], start_ns, stop_ns, every, "UTC")
