@@ -87,6 +87,12 @@ source_option = click.option(
     help="At start-up, fetch missed trades back to this far (e.g. 6h, 7d); 0 turns it off.",
 )
 @click.option(
+    "--symbols-refresh",
+    default="10m",
+    show_default=True,
+    help="With --all-symbols: how often exchangeInfo is read again for listed and delisted symbols; 0: never.",
+)
+@click.option(
     "--log-level", default="INFO", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"])
 )
 @click.option("--log-json", is_flag=True, help="Log one JSON object per line.")
@@ -114,6 +120,7 @@ def collect(
     spool_dir: Path,
     spool_max_mb: int,
     repair_window: str,
+    symbols_refresh: str,
     log_level: str,
     log_json: bool,
 ) -> None:
@@ -142,7 +149,8 @@ def collect(
         metrics_port=metrics_port or None,
         spool_dir=spool_dir,
         spool_max_bytes=spool_max_mb * 2**20,
-        repair_window_s=0 if repair_window.strip() == "0" else parse_duration(repair_window) / 1e9,
+        repair_window_s=seconds_or_off(repair_window),
+        symbols_refresh_s=seconds_or_off(symbols_refresh),
         writer=WriterOptions(
             write_workers=write_workers,
             max_pending=max_pending,
@@ -152,6 +160,11 @@ def collect(
         stream=StreamOptions(ping_interval_s=ping_interval, ping_timeout_s=ping_timeout),
     )
     asyncio.run(run_until_signalled(Collector(config, settings)))
+
+
+def seconds_or_off(duration: str) -> float:
+    """A duration option (``10m``, ``24h``) in seconds; ``0`` is 0 (off)."""
+    return 0.0 if duration.strip() == "0" else parse_duration(duration) / 1e9
 
 
 def without_numpy() -> None:

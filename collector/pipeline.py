@@ -147,6 +147,12 @@ class TradePipeline:
         """Per-symbol state, by symbol."""
         return self._states
 
+    def add_symbol(self, symbol: str) -> None:
+        """Take trades of ``symbol`` too (listed while running). The states dict is replaced, not changed, so
+        a metrics scrape in another thread never iterates it while it grows."""
+        if symbol not in self._states:
+            self._states = {**self._states, symbol: SymbolState(symbol, model.series_prefix(self.exchange, symbol))}
+
     def resume_after(self, symbol: str, last_id: int) -> None:
         """Start from a restart: every id up to ``last_id`` is stored; the ones after it are to be caught up."""
         state = self._states[symbol]

@@ -109,8 +109,25 @@ class BinanceRest:
 
     async def trading_symbols(self) -> list[str]:
         """Every spot symbol that is trading now, from ``exchangeInfo``."""
-        info = await self.get(binance.EXCHANGE_INFO_PATH, {"permissions": "SPOT", "symbolStatus": "TRADING"})
-        return sorted(s["symbol"] for s in info["symbols"] if s.get("status") == "TRADING")
+        statuses = await self.symbol_statuses()
+        return sorted(s for s, status in statuses.items() if status == binance.STATUS_TRADING)
+
+    async def symbol_statuses(self) -> dict[str, str]:
+        """Every spot symbol's status (TRADING, END_OF_DAY, HALT, BREAK, CANCEL_ONLY...), from ``exchangeInfo``.
+
+        Names are taken as they come (since 2025-12 they may be Unicode); an unknown status is logged once per
+        answer and treated as not trading."""
+        info = await self.get(binance.EXCHANGE_INFO_PATH, {"permissions": "SPOT"})
+        statuses = {str(s["symbol"]): str(s.get("status")) for s in info["symbols"]}
+        unknown = set(statuses.values()) - binance.SYMBOL_STATUSES
+        if unknown:
+            log.warning("unknown symbol status in exchangeInfo", extra={"statuses": sorted(unknown)})
+        return statuses
+
+    async def first_id(self, symbol: str) -> int | None:
+        """The id of the first trade ``symbol`` ever made (its oldest aggregate), None before its first trade."""
+        rows = await self.get(binance.AGG_TRADES_PATH, {"symbol": symbol, "fromId": "0", "limit": "1"})
+        return int(rows[0]["f"]) if rows else None
 
     async def trades_from(
         self, symbol: str, from_id: int, limit: int = binance.MAX_TRADES_PER_REQUEST

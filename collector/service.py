@@ -26,7 +26,7 @@ from collector.decode import ControlMessage, FrameDecoder, ShutdownEvent, TradeE
 from collector.endpoints import Endpoints
 from collector.pipeline import TradePipeline
 from collector.repair import Repairer
-from collector.rest import BinanceRest
+from collector.rest import BinanceRest, RestError
 from collector.resume import bounded_by_window, resume_points
 from collector.spool import Spool
 from collector.stats import Stats, registry_for
@@ -69,6 +69,8 @@ class CollectorConfig(BaseModel):
     spool_max_bytes: int = Field(default=2**30, ge=2**20)
     repair_window_s: float = Field(default=86_400.0, ge=0)
     """At start-up, trades older than this are not fetched from REST; 0 turns start-up repair off."""
+    symbols_refresh_s: float = Field(default=600.0, ge=0)
+    """With ``all_symbols``: how often exchangeInfo is read again for listed and delisted symbols (0: never)."""
     writer: WriterOptions = WriterOptions()
     stream: StreamOptions = StreamOptions()
 
@@ -87,6 +89,9 @@ class Collector:
         self.writer: ChunkWriter | None = None
         self.endpoints: Endpoints | None = None
         self.shards: list[Shard] = []
+        self._shard_tasks: list[asyncio.Task[None]] = []
+        self._leaving: set[str] = set()
+        """Symbols no longer TRADING, unsubscribed once their last trade is stored."""
         self.spool: Spool | None = None
         self.repairer = Repairer(lambda: self.pipeline, self.rest, self._flush_chunk)
         self._checkpoint_path = config.spool_dir / CHECKPOINT_FILE if config.spool_dir else None
@@ -130,16 +135,18 @@ class Collector:
             extra={"symbols": len(self.symbols), "connections": len(self.shards), "bucket": self.settings.bucket},
         )
         gc.freeze()  # the start-up's objects (modules, settings, clients) are never garbage: stop rescanning them
-        tasks = [asyncio.create_task(shard.run()) for shard in self.shards]
+        self._shard_tasks = [asyncio.create_task(shard.run()) for shard in self.shards]
         helpers = [
             asyncio.create_task(self._housekeeping(stop)),
             asyncio.create_task(self.repairer.run(stop)),
             asyncio.create_task(self._replay(stop)),
         ]
+        if self.config.all_symbols and self.config.symbols_refresh_s > 0:
+            helpers.append(asyncio.create_task(self._refresh_symbols(stop)))
         await stop.wait()
         log.info("collector stopping")
         await asyncio.gather(*(shard.stop() for shard in self.shards))
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*self._shard_tasks, return_exceptions=True)
         for helper in helpers:
             helper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -162,23 +169,81 @@ class Collector:
 
     def _make_shards(self) -> list[Shard]:
         size = self.config.streams_per_connection
-        groups = [self.symbols[i : i + size] for i in range(0, len(self.symbols), size)]
-        limiter = AttemptLimiter()
-        assert self.writer is not None
+        self._limiter = AttemptLimiter()
         return [
-            Shard(
-                index,
-                group,
-                self.handle_frame,
-                self.stats,
-                limiter,
-                self.config.stream,
-                self.writer.wait_for_room,
-                self.pipeline.catch_up,
-                self.config.ws_url,
-            )
-            for index, group in enumerate(groups)
+            self._shard(index, self.symbols[i : i + size]) for index, i in enumerate(range(0, len(self.symbols), size))
         ]
+
+    def _shard(self, index: int, symbols: list[str]) -> Shard:
+        assert self.writer is not None
+        return Shard(
+            index,
+            symbols,
+            self.handle_frame,
+            self.stats,
+            self._limiter,
+            self.config.stream,
+            self.writer.wait_for_room,
+            self.pipeline.catch_up,
+            self.config.ws_url,
+        )
+
+    async def _refresh_symbols(self, stop: asyncio.Event) -> None:
+        """Every ``symbols_refresh_s``, follow exchangeInfo: subscribe newly TRADING symbols from their first
+        trade on, and catch up then unsubscribe the ones that left TRADING (END_OF_DAY, HALT, BREAK,
+        CANCEL_ONLY, or delisted); one that comes back is caught up from its last stored trade."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.config.symbols_refresh_s)
+                return
+            try:
+                statuses = await self.rest.symbol_statuses()
+                trading = {s for s, status in statuses.items() if status == binance.STATUS_TRADING}
+                for symbol in sorted(trading - set(self.symbols)):
+                    await self._subscribe_new(symbol)
+            except RestError as e:
+                log.warning("symbol refresh failed", extra={"error": str(e)})
+                continue
+            for symbol in sorted(set(self.symbols) - trading - self._leaving):
+                log.info("symbol left TRADING", extra={"symbol": symbol, "status": statuses.get(symbol, "delisted")})
+                self._leaving.add(symbol)
+                self.pipeline.catch_up([symbol])
+            self._leaving -= trading
+
+    async def _subscribe_new(self, symbol: str) -> None:
+        """Collect ``symbol`` (newly TRADING) from its first trade on, or from its last one taken."""
+        if symbol in self.pipeline.states:
+            self.pipeline.catch_up([symbol])
+        else:
+            first = await self.rest.first_id(symbol)
+            self.pipeline.add_symbol(symbol)
+            self.stats.symbols = self.pipeline.states
+            if first is not None:
+                self.pipeline.resume_after(symbol, first - 1)
+        self.symbols.append(symbol)
+        shard = next((s for s in self.shards if len(s.symbols) < self.config.streams_per_connection), None)
+        if shard is None:
+            shard = self._shard(len(self.shards), [symbol])
+            self.shards.append(shard)
+            self.stats.connections_total = len(self.shards)
+            self._shard_tasks.append(asyncio.create_task(shard.run()))
+        else:
+            shard.add([symbol])
+        log.info("symbol subscribed", extra={"symbol": symbol, "shard": shard.index})
+
+    def _unsubscribe_done(self) -> None:
+        """Unsubscribe the symbols that left TRADING once every one of their trades is stored."""
+        marks = self.watermarks()
+        for symbol in sorted(self._leaving):
+            state = self.pipeline.states[symbol]
+            if state.needs_repair() or (state.last_id is not None and marks.get(symbol) != state.last_id):
+                continue
+            self._leaving.discard(symbol)
+            self.symbols.remove(symbol)
+            for shard in self.shards:
+                if symbol in shard.symbols:
+                    shard.remove([symbol])
+            log.info("symbol unsubscribed", extra={"symbol": symbol, "last_id": state.last_id})
 
     def handle_frame(self, frame: bytes) -> bool:
         """The hot path: decode one frame, add its trade; False for a server shutdown notice."""
@@ -264,6 +329,8 @@ class Collector:
             if time.monotonic() >= next_checkpoint:
                 next_checkpoint += CHECKPOINT_INTERVAL_S
                 await asyncio.to_thread(self._save_checkpoint)
+                if self._leaving:
+                    self._unsubscribe_done()
             if time.monotonic() >= next_health:
                 next_health += self.config.health_interval_s
                 self._samples_left = 5
@@ -321,8 +388,10 @@ class Collector:
             "ids_repaired": s.repaired_total(),
             "spool_bytes": s.spool_bytes,
             "last_write_lag_s": round(s.last_write_lag_s, 3),
+            "streams_unsubscribed": sum(shard.unconfirmed for shard in self.shards),
         }
-        return s.connections_up >= s.connections_total > 0 and s.lost == 0 and not s.spool_full, details
+        flowing = s.connections_up >= s.connections_total > 0 and not details["streams_unsubscribed"]
+        return flowing and s.lost == 0 and not s.spool_full, details
 
     def _write_health(self) -> None:
         ok, details = self.health()

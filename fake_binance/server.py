@@ -120,9 +120,10 @@ class FakeBinance:
         pong_timeout_s: float = 60.0,
         extra_symbols: int = 0,
         prices_cents: Mapping[str, int] | None = None,
+        data_api: bool = False,
     ) -> None:
         self.ledger = Ledger(symbols, first_id, prices_cents)
-        self.rest = RestApi(self.ledger, extra_symbols)
+        self.rest = RestApi(self.ledger, extra_symbols, data_api=data_api)
         self.subscribers: set[Subscriber] = set()
         self.connections_made = 0
         self.aggregates_made = 0
@@ -214,18 +215,18 @@ class FakeBinance:
         With ``scenario.agg_trades`` an aggregate goes out once the next trade of its symbol ends it (the last
         ones with the last tick), as Binance publishes one when the taker order is done.
         """
-        markets = list(self.ledger.markets.values())
         per_tick = max(1, round(scenario.rate * 0.005))
         made = burst_left = burst_ms = 0
         open_aggregates: dict[str, list[Trade]] = {}
         while made < scenario.count:
             outgoing: dict[str, list[bytes]] = {}
             now_ms = int(time.time() * 1000)
+            markets = self.ledger.trading()  # markets are listed and halted while trading goes on
             for _ in range(min(per_tick, scenario.count - made)):
                 made += 1
                 if scenario.burst_every and made % scenario.burst_every == 0:
                     burst_left, burst_ms = scenario.burst_size, now_ms
-                market = markets[0] if burst_left else markets[made % len(markets)]
+                market = markets[0] if burst_left else markets[scenario.pick(made, len(markets))]
                 trade = market.make(burst_ms if burst_left else now_ms)
                 burst_left = max(0, burst_left - 1)
                 stream = binance.trade_stream(trade.symbol)
@@ -315,6 +316,8 @@ class FakeBinance:
             response.headers["Content-Length"] = str(len(body))
             return response
         if url.path == binance.COMBINED_STREAM_PATH:
+            if len(request.path) > binance.MAX_STREAM_URL_CHARS:
+                return connection.respond(414, "URI too long\n")
             streams = dict(urllib.parse.parse_qsl(url.query)).get("streams", "")
             if len(streams.split("/")) > binance.MAX_STREAMS_PER_CONNECTION:
                 return connection.respond(400, "too many streams\n")
@@ -368,6 +371,8 @@ def control_answer(sub: Subscriber, message: str | bytes, markets: set[str]) -> 
     if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
         return {"code": 1, "msg": "Invalid value type: expected array of strings", "id": rid}
     if method == "SUBSCRIBE":
+        if len(sub.streams | set(params)) > binance.MAX_STREAMS_PER_CONNECTION:
+            return {"code": 2, "msg": "Invalid request: too many streams", "id": rid}
         sub.streams |= known_streams(params, markets)
     elif method == "UNSUBSCRIBE":
         sub.streams -= set(params)
