@@ -37,7 +37,8 @@ CANDLES_SETTLE_NS = 20 * MINUTE_NS
 """Candles younger than this may still change (the roll-up task recomputes the last 15 minutes)."""
 MAX_WINDOWS = 100_000
 """More windows than this in one candles answer is an error (ask for a larger ``every``)."""
-_SYMBOL = re.compile(r"[A-Z0-9]{1,32}").fullmatch
+_SYMBOL = re.compile(r"[^\W_]{1,32}").fullmatch
+"""Letters and digits of any script: since 2025-12 Binance symbol names may be Unicode."""
 _EVERY = re.compile(r"([1-9][0-9]{0,8})(mo|y|w|d|h|m|s|ms)").fullmatch
 
 
@@ -252,7 +253,7 @@ def _stop_of(request: Request) -> flux.Time:
 
 
 def checked_symbol(text: str) -> str:
-    """A symbol in Binance's form (upper case letters and digits); lower case is accepted."""
+    """A symbol in Binance's form (letters and digits, Unicode ones too); lower case is accepted."""
     symbol = text.strip().upper()
     if not _SYMBOL(symbol):
         raise UnknownSymbolError(f"{text!r} is not a symbol: use letters and digits, e.g. BTCUSDT")
