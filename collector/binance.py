@@ -38,6 +38,8 @@ CONNECTION_LIFETIME_S: Final = 24 * 3600.0
 EVENT_TRADE: Final = "trade"
 EVENT_AGG_TRADE: Final = "aggTrade"
 EVENT_SERVER_SHUTDOWN: Final = "serverShutdown"
+SERVER_SHUTDOWN_STREAM: Final = "!serverShutdown"
+"""The stream name that wraps ``serverShutdown`` on a combined stream."""
 
 # Live control messages (JSON over the open connection)
 METHOD_SUBSCRIBE: Final = "SUBSCRIBE"
@@ -75,6 +77,13 @@ USED_WEIGHT_HEADER: Final = "X-MBX-USED-WEIGHT-1M"
 RETRY_AFTER_HEADER: Final = "Retry-After"
 HTTP_TOO_MANY_REQUESTS: Final = 429
 HTTP_IP_BANNED: Final = 418
+HTTP_WAF_REFUSED: Final = 403
+"""A WAF rule of Binance's front end was violated: no body format promised (often an HTML page)."""
+HTTP_GONE: Final = 410
+"""Seen from Binance's nginx front end with an HTML page: a transient error, retried."""
+HTTP_RESTRICTED_LOCATION: Final = 451
+HTTP_PAUSE_STATUSES: Final = frozenset({HTTP_TOO_MANY_REQUESTS, HTTP_IP_BANNED, HTTP_WAF_REFUSED})
+"""Answers after which no request is sent until ``Retry-After`` (60 s when absent) has passed."""
 
 
 def trade_stream(symbol: str) -> str:

@@ -39,13 +39,20 @@ class _Envelope(msgspec.Struct, gc=False):
     data: TradeEvent | ShutdownEvent
 
 
+class _ControlError(msgspec.Struct, gc=False):
+    code: int | None = None
+    msg: str | None = None
+
+
 class _Control(msgspec.Struct, gc=False):
-    """An answer to SUBSCRIBE/UNSUBSCRIBE/LIST_SUBSCRIPTIONS, or a control error."""
+    """An answer to SUBSCRIBE/UNSUBSCRIBE/LIST_SUBSCRIPTIONS, or a control error: flat ``{"code", "msg",
+    "id"}`` as the docs show it, or nested ``{"error": {"code", "msg"}, "id"}`` as the live server sends it."""
 
     id: int | str | None = None
     result: object = None
     code: int | None = None
     msg: str | None = None
+    error: _ControlError | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +91,7 @@ class FrameDecoder:
         if "data" not in message:
             if message.get("e") == binance.EVENT_SERVER_SHUTDOWN:
                 return ShutdownEvent(E=message.get("E", 0) if isinstance(message.get("E"), int) else 0)
-            if "result" in message or "code" in message:
+            if "result" in message or "code" in message or "error" in message:
                 return self._control(frame)
             return self._reject("no_data")
         data = message["data"]
@@ -103,7 +110,9 @@ class FrameDecoder:
             control = msgspec.json.decode(frame, type=_Control)
         except msgspec.DecodeError:
             return self._reject("bad_control")
-        error = f"code {control.code}: {control.msg}" if control.code is not None else None
+        nested = control.error
+        code, msg = (nested.code, nested.msg) if nested is not None else (control.code, control.msg)
+        error = f"code {code}: {msg}" if code is not None or nested is not None else None
         return ControlMessage(control.id, control.result, error)
 
     def _reject(self, reason: str) -> Decoded:

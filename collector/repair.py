@@ -7,6 +7,11 @@ A symbol catching up first gets one cheap question, its newest trade id (weight 
 quiet through a reconnect or a restart, the usual case among hundreds of symbols, is then done without a
 ``historicalTrades`` page (weight 25). Backfilled trades are written with the same timestamps as live ones,
 so a repair is idempotent.
+
+REST lags the stream ("Data Source: Database"), so a page that stops short of the missing ids proves nothing:
+the symbol is asked again later, with backoff (1 s doubling up to 15 s), for as long as it takes. Ids are given
+up on only when REST shows they will never come: a page that starts *past* them (so REST's newest id is
+beyond them) at every ask over ``give_up_after_s`` (5 minutes).
 """
 
 from __future__ import annotations
@@ -21,6 +26,10 @@ from collector.pipeline import SymbolState, TradePipeline
 from collector.rest import BinanceRest, RestError
 
 log = logging.getLogger(__name__)
+GIVE_UP_AFTER_S = 300.0
+"""How long REST's pages must start past missing ids before they are given up on."""
+RETRY_CAP_S = 15.0
+"""The longest wait before asking REST again for ids it has not caught up with."""
 
 
 def next_request(state: SymbolState) -> tuple[int, int] | None:
@@ -42,12 +51,18 @@ class Repairer:
         rest: BinanceRest,
         flush: Callable[[], None],
         settle_s: float = 2.0,
+        give_up_after_s: float = GIVE_UP_AFTER_S,
     ) -> None:
         self._pipeline = pipeline
         self._rest = rest
         self._flush = flush
         self._settle_s = settle_s
+        self._give_up_after_s = give_up_after_s
         self._since: dict[str, float] = {}
+        self._waits: dict[str, tuple[float, int]] = {}
+        """Symbols REST has not caught up with: when to ask again, and how many asks in a row were short."""
+        self._doubts: dict[str, tuple[int, float]] = {}
+        """Per symbol, a missing id that REST's pages start past, and since when they have done so."""
         self._behind: set[str] = set()
         """Symbols catching up whose newest trade id showed trades to fetch."""
         self.unrepairable = 0
@@ -71,7 +86,12 @@ class Repairer:
             if not state.needs_repair():
                 self._since.pop(state.symbol, None)
                 self._behind.discard(state.symbol)
-            elif now - self._since.setdefault(state.symbol, now) >= self._settle_s:
+                self._waits.pop(state.symbol, None)
+                self._doubts.pop(state.symbol, None)
+            elif (
+                now - self._since.setdefault(state.symbol, now) >= self._settle_s
+                and now >= self._waits.get(state.symbol, (0.0, 0))[0]
+            ):
                 due.append(state)
         return due
 
@@ -95,11 +115,15 @@ class Repairer:
             trades = await self._rest.trades_from(state.symbol, from_id, limit)
         except RestError as e:
             log.warning("repair request failed", extra={"symbol": state.symbol, "from_id": from_id, "error": str(e)})
-            await asyncio.sleep(1.0)
+            self._wait(state.symbol)
             return True
         if state.missing and (not trades or trades[0].t != from_id):
-            self._give_up_on(state, from_id, trades[0].t - 1 if trades else state.missing[0][1])
+            if not trades or not self._never_coming(state, from_id, trades[0].t - 1):
+                self._wait(state.symbol)  # REST has not caught up (yet): ask again later
+            pipeline.add_backfilled(state.symbol, trades, complete=False)
             return True
+        self._waits.pop(state.symbol, None)
+        self._doubts.pop(state.symbol, None)
         # a short page reaches the present, unless the stream reconnected while it was asked for
         complete = len(trades) < limit and not state.missing and state.catch_ups == catch_ups
         taken = pipeline.add_backfilled(state.symbol, trades, complete=complete)
@@ -108,8 +132,28 @@ class Repairer:
             log.info("ids repaired", extra={"symbol": state.symbol, "from_id": from_id, "trades": taken})
         return True
 
+    def _wait(self, symbol: str) -> None:
+        """Ask ``symbol`` again later: 1 s, doubling with each short answer in a row, up to 15 s."""
+        _, in_a_row = self._waits.get(symbol, (0.0, 0))
+        self._waits[symbol] = (time.monotonic() + min(RETRY_CAP_S, 2.0**in_a_row), in_a_row + 1)
+
+    def _never_coming(self, state: SymbolState, first: int, last: int) -> bool:
+        """A page started past ``first..last``: True (ids given up on) once pages have done so for
+        ``give_up_after_s``; until then the ids are asked again."""
+        now = time.monotonic()
+        doubt_id, since = self._doubts.get(state.symbol, (first, now))
+        if doubt_id != first:
+            since = now
+        self._doubts[state.symbol] = (first, since)
+        if now - since < self._give_up_after_s:
+            return False
+        del self._doubts[state.symbol]
+        self._give_up_on(state, first, last)
+        return True
+
     def _give_up_on(self, state: SymbolState, first: int, last: int) -> None:
         """Binance has no trades ``first..last`` (they are older than it keeps, or never were): say so, go on."""
-        state.give_up(first, min(last, state.missing[0][1]))
+        last = min(last, state.missing[0][1])
+        state.give_up(first, last)
         self.unrepairable += last - first + 1
         log.error("ids cannot be repaired", extra={"symbol": state.symbol, "first": first, "last": last})

@@ -1,15 +1,19 @@
 """Binance REST market data: the symbol list, and trades by id for gap repair, within the weight budget.
 
 Every request first takes its weight from a :class:`WeightBudget` (a share of Binance's 6,000 per minute,
-corrected by the ``X-MBX-USED-WEIGHT-1M`` header of each answer). A 429 stops every request until its
-``Retry-After`` has passed, so the client never goes on to earn a 418 ban.
+corrected by the ``X-MBX-USED-WEIGHT-1M`` header of each answer). A 429, 418 or 403 (Binance's WAF) stops
+every request until its ``Retry-After`` has passed, so the client never goes on to earn a 418 ban. Any other
+answer that is not the JSON expected (HTML or empty bodies, 5xx, 410, timeouts, resets) is logged and retried
+with backoff; 451 (restricted location) is logged once as the error it is.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +25,7 @@ from collector.decode import TradeEvent
 from pricecap.errors import PricecapError
 
 log = logging.getLogger(__name__)
+ATTEMPTS = 6
 
 
 class RestError(PricecapError):
@@ -68,13 +73,26 @@ class BinanceRest:
     budget: WeightBudget = field(default_factory=WeightBudget)
     timeout_s: float = 10.0
     rate_limited: int = 0
+    """Answers that paused every request (429, 418, 403)."""
+    errors: int = 0
+    """Failed attempts that were retried (5xx, 410, bodies that are not the JSON expected, timeouts, resets)."""
+    restricted: bool = False
+    """Binance answered 451 (restricted location); logged once."""
+    _pauses: int = 0
+    """Pausing answers in a row: sets the pause when one carries no ``Retry-After``."""
     _pool: urllib3.PoolManager = field(default_factory=lambda: urllib3.PoolManager(retries=False))
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
-    async def get(self, path: str, params: dict[str, str]) -> Any:
-        """GET ``path`` within the weight budget; retries after 429/418 and transient errors, up to 5 times."""
+    async def get(self, path: str, params: dict[str, str], expect: type = list) -> Any:
+        """GET ``path`` within the weight budget: a JSON ``expect`` (list or dict), or :class:`RestError`.
+
+        Every answer that is not that is handled: 429/418 and 403 (Binance's WAF) pause every request for
+        ``Retry-After`` (:func:`_retry_after_s` when it is absent); 5xx, 410, HTML or empty bodies, timeouts
+        and resets are retried with backoff, up to ``ATTEMPTS`` times; 451 (restricted location) and other
+        4xx with a JSON error fail at once.
+        """
         weight = binance.WEIGHTS.get(path, 1)
-        for attempt in range(6):
+        for attempt in range(ATTEMPTS):
             async with self._lock:
                 while (wait := self.budget.wait_s(weight, time.time())) > 0:
                     await asyncio.sleep(wait)
@@ -88,24 +106,48 @@ class BinanceRest:
                     timeout=self.timeout_s,
                 )
             except urllib3.exceptions.HTTPError as e:
+                self.errors += 1
                 log.warning("binance rest unreachable", extra={"path": path, "error": str(e), "attempt": attempt})
-                await asyncio.sleep(min(30.0, 2.0**attempt))
+                await asyncio.sleep(retry_delay_s(attempt))
                 continue
             now = time.time()
             self.budget.observe(response.headers.get(binance.USED_WEIGHT_HEADER), now)
-            if response.status in (binance.HTTP_TOO_MANY_REQUESTS, binance.HTTP_IP_BANNED):
-                retry_after = response.headers.get(binance.RETRY_AFTER_HEADER, "60")
-                seconds = float(retry_after) if retry_after.replace(".", "", 1).isdigit() else 60.0
+            status, body = response.status, _json(response.data)
+            if status in binance.HTTP_PAUSE_STATUSES:
+                seconds = _retry_after_s(response.headers.get(binance.RETRY_AFTER_HEADER), self._pauses)
                 self.budget.block(seconds, now)
                 self.rate_limited += 1
-                log.warning("binance rate limit", extra={"status": response.status, "retry_after_s": seconds})
+                self._pauses += 1
+                log.warning(
+                    "binance rate limit",
+                    extra={"status": status, "retry_after_s": seconds, "answer": _describe(body, response.data)},
+                )
                 continue
-            body = orjson.loads(response.data) if response.data else None
-            if response.status >= 400:
-                message = body.get("msg") if isinstance(body, dict) else response.data[:200].decode(errors="replace")
-                raise RestError(f"Binance {path} answered HTTP {response.status}: {message}")
-            return body
-        raise RestError(f"Binance {path}: no answer after 6 attempts")
+            if status == binance.HTTP_RESTRICTED_LOCATION:
+                self._restricted(path, _describe(body, response.data))
+            if 400 <= status < 500 and status != binance.HTTP_GONE and isinstance(body, dict):
+                raise RestError(f"Binance {path} answered HTTP {status}: {_describe(body, response.data)}")
+            if status == 200 and isinstance(body, expect):
+                self._pauses = 0
+                return body
+            self.errors += 1
+            log.warning(
+                "binance rest error, will retry",
+                extra={"path": path, "status": status, "answer": _describe(body, response.data), "attempt": attempt},
+            )
+            await asyncio.sleep(retry_delay_s(attempt))
+        raise RestError(f"Binance {path}: no usable answer after {ATTEMPTS} attempts")
+
+    def _restricted(self, path: str, answer: str) -> None:
+        """HTTP 451: Binance refuses this machine's location; said once as an error, then raised each time."""
+        if not self.restricted:
+            self.restricted = True
+            log.error(
+                "binance refuses requests from this location (HTTP 451): use an endpoint allowed where the "
+                "collector runs (--source, --rest-url)",
+                extra={"path": path, "answer": answer},
+            )
+        raise RestError(f"Binance {path} answered HTTP 451, restricted location: {answer}")
 
     async def trading_symbols(self) -> list[str]:
         """Every spot symbol that is trading now, from ``exchangeInfo``."""
@@ -117,8 +159,9 @@ class BinanceRest:
 
         Names are taken as they come (since 2025-12 they may be Unicode); an unknown status is logged once per
         answer and treated as not trading."""
-        info = await self.get(binance.EXCHANGE_INFO_PATH, {"permissions": "SPOT"})
-        statuses = {str(s["symbol"]): str(s.get("status")) for s in info["symbols"]}
+        info = await self.get(binance.EXCHANGE_INFO_PATH, {"permissions": "SPOT"}, expect=dict)
+        with _shape(binance.EXCHANGE_INFO_PATH):
+            statuses = {str(s["symbol"]): str(s.get("status")) for s in info["symbols"]}
         unknown = set(statuses.values()) - binance.SYMBOL_STATUSES
         if unknown:
             log.warning("unknown symbol status in exchangeInfo", extra={"statuses": sorted(unknown)})
@@ -126,8 +169,9 @@ class BinanceRest:
 
     async def first_id(self, symbol: str) -> int | None:
         """The id of the first trade ``symbol`` ever made (its oldest aggregate), None before its first trade."""
-        rows = await self.get(binance.AGG_TRADES_PATH, {"symbol": symbol, "fromId": "0", "limit": "1"})
-        return int(rows[0]["f"]) if rows else None
+        rows = await self.get(binance.AGG_TRADES_PATH, {"symbol": symbol, "fromId": "0", "limit": "1"}, expect=list)
+        with _shape(binance.AGG_TRADES_PATH):
+            return int(rows[0]["f"]) if rows else None
 
     async def trades_from(
         self, symbol: str, from_id: int, limit: int = binance.MAX_TRADES_PER_REQUEST
@@ -136,19 +180,61 @@ class BinanceRest:
         rows = await self.get(
             binance.HISTORICAL_TRADES_PATH, {"symbol": symbol, "fromId": str(from_id), "limit": str(limit)}
         )
-        return [TradeEvent(symbol, r["id"], r["price"], r["qty"], r["time"], r["isBuyerMaker"]) for r in rows]
+        with _shape(binance.HISTORICAL_TRADES_PATH):
+            return [TradeEvent(symbol, r["id"], r["price"], r["qty"], r["time"], r["isBuyerMaker"]) for r in rows]
 
     async def latest_id(self, symbol: str) -> int | None:
         """The id of the newest trade of ``symbol``, None if it has none: the last trade id of its newest
         ``aggTrades`` aggregate (weight 4, where ``historicalTrades`` costs 25)."""
         rows = await self.get(binance.AGG_TRADES_PATH, {"symbol": symbol, "limit": "1"})
-        return int(rows[-1]["l"]) if rows else None
+        with _shape(binance.AGG_TRADES_PATH):
+            return int(rows[-1]["l"]) if rows else None
 
     async def first_id_at(self, symbol: str, time_ms: int) -> int | None:
         """The id of the first trade of ``symbol`` at or after ``time_ms`` (``aggTrades``), None if none yet."""
         rows = await self.get(binance.AGG_TRADES_PATH, {"symbol": symbol, "startTime": str(time_ms), "limit": "1"})
-        return int(rows[0]["f"]) if rows else None
+        with _shape(binance.AGG_TRADES_PATH):
+            return int(rows[0]["f"]) if rows else None
 
     def close(self) -> None:
         """Release the connection pool."""
         self._pool.clear()
+
+
+def retry_delay_s(attempt: int) -> float:
+    """Backoff after the ``attempt``-th failed try (from 0): 1 s, 2 s, 4 s ... up to 30 s."""
+    return min(30.0, 2.0**attempt)
+
+
+def _retry_after_s(header: str | None, in_a_row: int) -> float:
+    """Seconds from a ``Retry-After`` header; when it is absent or not a number (a 403 from the WAF), 2 s
+    doubling with each pausing answer in a row, up to 120 s."""
+    if header and header.replace(".", "", 1).isdigit():
+        return float(header)
+    return min(120.0, 2.0 * 2.0**in_a_row)
+
+
+def _json(data: bytes) -> Any:
+    """The JSON in a body; None for an empty body or one that is not JSON (an HTML error page)."""
+    try:
+        return orjson.loads(data) if data else None
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _describe(body: Any, data: bytes) -> str:
+    """A short account of an answer for a log line: Binance's ``msg``, else the body's start."""
+    if isinstance(body, dict) and "msg" in body:
+        return f"{body.get('code')}: {body['msg']}"
+    if not data:
+        return "empty body"
+    return " ".join(data[:120].decode(errors="replace").split())
+
+
+@contextlib.contextmanager
+def _shape(path: str) -> Iterator[None]:
+    """Turn rows of an unexpected shape into a :class:`RestError`."""
+    try:
+        yield
+    except (KeyError, TypeError, ValueError, IndexError) as e:
+        raise RestError(f"Binance {path} answered rows of an unexpected shape: {type(e).__name__}: {e}") from e

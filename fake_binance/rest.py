@@ -25,6 +25,11 @@ class RestApi:
     ``weight_limit`` per minute (6,000 as on Binance); over it, 429 with ``Retry-After``; a request during the
     Retry-After period earns a 418. ``force_429(n)`` makes the next ``n`` requests answer 429 (for tests).
     With ``data_api`` it plays ``data-api.binance.vision``: no historicalTrades (404).
+
+    Faults of Binance's front end and database: ``html_errors(every)`` answers every Nth request with an
+    HTML error page (403 and 502 in turn by default), ``html_stretch(seconds)`` answers every request with
+    one for a while, and ``lag_s`` hides the trades made in the last ``lag_s`` seconds (by trade time) from
+    every trades endpoint, as the slow "Data Source: Database" lags the stream.
     """
 
     def __init__(
@@ -47,11 +52,26 @@ class RestApi:
         self._minute = 0
         self._forced_429 = 0
         self._blocked_until = 0.0
+        self.lag_s = 0.0
+        self.restricted = False
+        """Answer every request with 451, as Binance does for a restricted location."""
+        self._html_every = 0
+        self._html_statuses: tuple[int, ...] = ()
+        self._html_until = 0.0
+        self._html_seen = 0
 
     def force_429(self, requests: int, retry_after_s: int = 1) -> None:
         """Answer the next ``requests`` requests with 429 and ``Retry-After: retry_after_s``."""
         self._forced_429 = requests
         self.retry_after_s = retry_after_s
+
+    def html_errors(self, every: int, statuses: tuple[int, ...] = (403, 502)) -> None:
+        """Answer every ``every``-th request (0: none) with an HTML error page, ``statuses`` in turn."""
+        self._html_every, self._html_statuses, self._html_seen = every, statuses, 0
+
+    def html_stretch(self, seconds: float, status: int = 502) -> None:
+        """Answer every request with an HTML error page of ``status`` for ``seconds`` from now."""
+        self._html_until, self._html_statuses = time.time() + seconds, (status,)
 
     def answer(self, path: str, query: dict[str, str]) -> Answer:
         """The HTTP answer to ``GET path?query``."""
@@ -65,6 +85,11 @@ class RestApi:
         now = time.time()
         if now < self._blocked_until:
             return 418, {binance.RETRY_AFTER_HEADER: "120"}, _error(-1003, "IP banned for ignoring 429.")
+        if self.restricted:
+            return 451, {}, _error(0, "Service unavailable from a restricted location according to 'b. Eligibility'.")
+        page = self._html_page(now)
+        if page is not None:
+            return page
         if int(now // 60) != self._minute:
             self._minute, self._used = int(now // 60), 0
         weight = binance.WEIGHTS.get(path, 1)
@@ -88,6 +113,24 @@ class RestApi:
             return 200, {}, orjson.dumps(handler(query))
         except _BadRequest as e:
             return 400, {}, _error(e.code, str(e))
+
+    def _html_page(self, now: float) -> Answer | None:
+        """The HTML error page this request gets from the front end, if any (it costs no weight)."""
+        self._html_seen += 1
+        if now < self._html_until:
+            status = self._html_statuses[0]
+        elif self._html_every and self._html_seen % self._html_every == 0:
+            status = self._html_statuses[(self._html_seen // self._html_every - 1) % len(self._html_statuses)]
+        else:
+            return None
+        body = f"<html><head><title>{status}</title></head><body><h1>{status}</h1><hr>nginx</body></html>"
+        return status, {"Content-Type": "text/html"}, body.encode()
+
+    def _visible_end(self, market: Market) -> int:
+        """One past the newest id REST shows: trades of the last ``lag_s`` seconds are not there yet."""
+        if self.lag_s <= 0:
+            return market.next_id
+        return market.first_id + bisect.bisect_right(market.times, int((time.time() - self.lag_s) * 1000))
 
     def _market(self, query: dict[str, str]) -> Market:
         market = self.ledger.markets.get(query.get("symbol", ""))
@@ -128,9 +171,10 @@ class RestApi:
     def _historical_trades(self, query: dict[str, str]) -> Any:
         market = self._market(query)
         limit = _limit(query, default=500)
-        first = _int(query, "fromId", default=market.next_id - limit)
+        end = self._visible_end(market)
+        first = _int(query, "fromId", default=end - limit)
         first = max(first, market.first_id)
-        return [market.trade(i).rest() for i in range(first, min(first + limit, market.next_id))]
+        return [market.trade(i).rest() for i in range(first, min(first + limit, end))]
 
     def _recent_trades(self, query: dict[str, str]) -> Any:
         return self._historical_trades({k: v for k, v in query.items() if k != "fromId"})
@@ -139,22 +183,23 @@ class RestApi:
         """Consecutive trades with the same time, side and price merged, as Binance aggregates taker orders."""
         market = self._market(query)
         limit = _limit(query, default=500)
+        end = self._visible_end(market)
         if "fromId" in query:
             # the fake's aggregate ids are the first trade id of each aggregate
             first = max(market.first_id, _int(query, "fromId", default=0))
         elif "startTime" in query:
             first = market.first_id + bisect.bisect_left(market.times, _int(query, "startTime", default=0))
         else:
-            first = max(market.first_id, market.next_id - limit)
+            first = max(market.first_id, end - limit)
         end_time = _int(query, "endTime", default=2**62)
         aggregates: list[dict[str, Any]] = []
         trade_id = first
-        while trade_id < market.next_id and len(aggregates) < limit:
+        while trade_id < end and len(aggregates) < limit:
             head = market.trade(trade_id)
             if head.time_ms > end_time:
                 break
             last = trade_id
-            while last + 1 < market.next_id:
+            while last + 1 < end:
                 following = market.trade(last + 1)
                 if (following.time_ms, following.price, following.buyer_maker) != (
                     head.time_ms,

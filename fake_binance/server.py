@@ -133,6 +133,8 @@ class FakeBinance:
         self._server: Server | None = None
         self._port = 0
         self._closing: set[asyncio.Future[None]] = set()
+        self.nested_errors = False
+        """Send control errors nested, ``{"error": {"code", "msg"}, "id"}``, as the live server has been seen to."""
         self.sent_at: list[tuple[int, float]] = []
         """(trades made so far, wall time) after each tick went out: for latency measurements."""
 
@@ -289,8 +291,10 @@ class FakeBinance:
             sub.ws.transport.pause_reading()
 
     def server_shutdown(self, close_after_s: float = 1.0) -> None:
-        """Send ``serverShutdown`` on every connection and close each ``close_after_s`` later."""
-        event = orjson.dumps({"e": binance.EVENT_SERVER_SHUTDOWN, "E": int(time.time() * 1000)})
+        """Send ``serverShutdown`` on every connection (wrapped as ``{"stream":"!serverShutdown","data":...}``,
+        as the live server does on combined streams) and close each ``close_after_s`` later."""
+        data = orjson.dumps({"e": binance.EVENT_SERVER_SHUTDOWN, "E": int(time.time() * 1000)})
+        event = self._envelope(binance.SERVER_SHUTDOWN_STREAM, data)  # combined streams wrap it, as live
         loop = asyncio.get_running_loop()
         for sub in list(self.subscribers):
             sub.push([ws_frame(event)])
@@ -309,7 +313,7 @@ class FakeBinance:
             status, headers, body = self.rest.answer(url.path, dict(urllib.parse.parse_qsl(url.query)))
             response = connection.respond(status, "")
             response.body = body
-            response.headers["Content-Type"] = "application/json"
+            response.headers["Content-Type"] = headers.pop("Content-Type", "application/json")
             for name, value in headers.items():
                 response.headers[name] = value
             del response.headers["Content-Length"]
@@ -350,6 +354,8 @@ class FakeBinance:
         if len(sub.messages) > binance.MAX_INCOMING_MESSAGES_PER_SECOND:
             return False
         answer = control_answer(sub, message, set(self.ledger.markets))
+        if self.nested_errors and "code" in answer:
+            answer = {"error": {"code": answer.pop("code"), "msg": answer.pop("msg")}, **answer}
         with contextlib.suppress(Exception):
             sub.push([ws_frame(orjson.dumps(answer))])
         return True

@@ -31,7 +31,7 @@ def test_text_frames_decode_too() -> None:
 
 def test_server_shutdown_in_an_envelope_or_bare() -> None:
     decoder = FrameDecoder()
-    assert decoder.decode(frame({"e": "serverShutdown", "E": 5})) == ShutdownEvent(E=5)
+    assert decoder.decode(frame({"e": "serverShutdown", "E": 5}, "!serverShutdown")) == ShutdownEvent(E=5)
     assert decoder.decode(orjson.dumps({"e": "serverShutdown", "E": 6})) == ShutdownEvent(E=6)
     assert not decoder.malformed
 
@@ -43,6 +43,8 @@ def test_control_answers_and_errors() -> None:
     assert decoder.decode(b'{"code":2,"msg":"Invalid request","id":3}') == ControlMessage(
         3, None, "code 2: Invalid request"
     )
+    nested = b'{"error":{"code":2,"msg":"Invalid request: invalid stream"},"id":2}'  # as the live server sends it
+    assert decoder.decode(nested) == ControlMessage(2, None, "code 2: Invalid request: invalid stream")
     assert not decoder.malformed
 
 

@@ -46,6 +46,18 @@ async def test_combined_stream_envelope_and_control_messages(fake: FakeBinance) 
         assert [a.get("code") for a in answers[2:]] == [1, 0, 3]
 
 
+async def test_nested_control_errors_and_a_wrapped_server_shutdown(fake: FakeBinance) -> None:
+    fake.nested_errors = True
+    async with connect(binance.combined_stream_url(fake.ws_url, ["BTCUSDT"])) as ws:
+        await fake.wait_for_subscribers(1)
+        await ws.send(orjson.dumps({"method": "SUBSCRIBE", "params": "x", "id": 2}).decode())
+        answer = orjson.loads(await ws.recv())
+        fake.server_shutdown(close_after_s=0.5)
+        notice = orjson.loads(await ws.recv())
+    assert answer == {"error": {"code": 1, "msg": "Invalid value type: expected array of strings"}, "id": 2}
+    assert notice["stream"] == "!serverShutdown" and notice["data"]["e"] == "serverShutdown"
+
+
 async def test_more_than_five_messages_a_second_closes_the_connection(fake: FakeBinance) -> None:
     async with connect(binance.combined_stream_url(fake.ws_url, ["BTCUSDT"])) as ws:
         for i in range(6):

@@ -2,7 +2,7 @@
 
 Every case ends with the same check: the trade ids stored are exactly the ids the exchange made, per symbol,
 whatever happened on the way (a dropped socket, skipped ids, influxd killed, the collector killed, a server
-shutdown, a stalled socket, 429s during a repair).
+shutdown, a stalled socket, 429s or HTML error pages or a lagging REST during a repair).
 """
 
 from __future__ import annotations
@@ -160,6 +160,29 @@ async def test_429_during_a_repair_is_waited_out_without_a_ban(
     assert collector.logged("binance rate limit")
     assert fake.rest.status_counts.get(429, 0) >= 3
     assert fake.rest.status_counts.get(418, 0) == 0
+
+
+async def test_html_403_and_502_pages_on_every_4th_rest_call_during_repair(
+    settings: InfluxSettings, fake: FakeBinance, tmp_path: Path
+) -> None:
+    # 5 gaps per symbol, each repaired with its own page: about 15 requests, every 4th an HTML page
+    skip = {s: [(first, first + 50 + i) for first in range(1_999_300, 2_003_000, 800)] for i, s in enumerate(SYMBOLS)}
+    scenario = Scenario(count=15_000, rate=RATE, skip=skip)
+    collector = await run_case(settings, fake, tmp_path, scenario, lambda _: fake.rest.html_errors(every=4), 0.5)
+    assert fake.rest.status_counts.get(403) and fake.rest.status_counts.get(502)
+    assert collector.logged("binance rest error, will retry") and collector.logged("binance rate limit")
+    assert not collector.logged("ids cannot be repaired")
+
+
+async def test_rest_lagging_the_stream_by_5_s_during_repair(
+    settings: InfluxSettings, fake: FakeBinance, tmp_path: Path
+) -> None:
+    fake.rest.lag_s = 5.0
+    skip = {"BTCUSDT": [(1_999_500, 1_999_899), (2_002_000, 2_002_100)], "SOLUSDT": [(1_999_990, 2_000_010)]}
+    scenario = Scenario(count=15_000, rate=RATE, skip=skip)
+    collector = await run_case(settings, fake, tmp_path, scenario, lambda _: None)
+    assert len(collector.logged("gap in trade ids")) == 3
+    assert not collector.logged("ids cannot be repaired")
 
 
 async def test_sigkill_of_the_collector_is_recovered_at_restart(

@@ -3,27 +3,45 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 
 from collector import binance
+from collector.decode import TradeEvent
 from collector.pipeline import TradePipeline
 from collector.repair import Repairer
 from collector.rest import BinanceRest
 from fake_binance import FakeBinance, Scenario
+from fake_binance.ledger import Trade
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 
 
-async def repair_until_done(pipeline: TradePipeline, rest: BinanceRest, flush: Callable[[], None]) -> None:
+async def repair_until_done(
+    pipeline: TradePipeline, rest: BinanceRest, flush: Callable[[], None], give_up_after_s: float = 300.0
+) -> Repairer:
     """Run a repairer until no symbol needs repair (or 30 s have passed: the assertions then show what is left)."""
     stop = asyncio.Event()
-    repairing = asyncio.create_task(Repairer(lambda: pipeline, rest, flush, settle_s=0.0).run(stop))
+    repairer = Repairer(lambda: pipeline, rest, flush, settle_s=0.0, give_up_after_s=give_up_after_s)
+    repairing = asyncio.create_task(repairer.run(stop))
     for _ in range(300):
         if not any(state.needs_repair() for state in pipeline.states.values()):
             break
         await asyncio.sleep(0.1)
     stop.set()
     await repairing
+    return repairer
+
+
+def taken_ids(pipeline: TradePipeline) -> list[int]:
+    """The trade ids of the lines the pipeline has buffered."""
+    chunk = pipeline.take_chunk()
+    return [] if chunk is None else [int(line.split("trade_id=")[1].split("i")[0]) for line in chunk.lines[1:]]
+
+
+def live(trade: Trade) -> TradeEvent:
+    """A trade of the fake's ledger as the stream delivers it."""
+    return TradeEvent(trade.symbol, trade.id, trade.price, trade.qty, trade.time_ms, trade.buyer_maker)
 
 
 async def test_a_quiet_market_costs_one_cheap_question_and_a_market_that_moved_is_fetched() -> None:
@@ -71,3 +89,37 @@ async def test_a_reconnect_while_the_question_is_asked_asks_again() -> None:
 
     assert fake.rest.requests.count(binance.AGG_TRADES_PATH) == 3  # the first symbol was asked twice
     assert not any(state.catching_up for state in pipeline.states.values())
+
+
+async def test_ids_that_rest_has_not_caught_up_with_are_waited_for() -> None:
+    async with FakeBinance(["BTCUSDT"], first_id=5_000) as fake:
+        fake.prepare(Scenario(count=50, rate=1_000))
+        fake.rest.lag_s = 3.0  # REST shows none of the 50 trades for 3 s
+        market = fake.ledger.markets["BTCUSDT"]
+        pipeline = TradePipeline(["BTCUSDT"])
+        pipeline.add(live(market.trade(5_000)))
+        pipeline.add(live(market.trade(5_049)))  # 5,001..5,048 missed
+        rest = BinanceRest(fake.rest_url)
+        repairer = await repair_until_done(pipeline, rest, lambda: None)
+        rest.close()
+    assert repairer.unrepairable == 0
+    assert taken_ids(pipeline) == [5_000, 5_049, *range(5_001, 5_049)]
+    assert fake.rest.requests.count(binance.HISTORICAL_TRADES_PATH) > 1, "the first page came back empty"
+
+
+async def test_ids_rest_pages_start_past_are_given_up_only_after_the_span() -> None:
+    async with FakeBinance(["BTCUSDT"], first_id=5_000) as fake:
+        fake.prepare(Scenario(count=10, rate=1_000))  # REST has 5,000..5,009 and nothing older
+        market = fake.ledger.markets["BTCUSDT"]
+        pipeline = TradePipeline(["BTCUSDT"])
+        head = live(market.trade(5_000))
+        pipeline.add(TradeEvent(head.s, 4_990, head.p, head.q, head.T, head.m))
+        pipeline.add(live(market.trade(5_005)))  # 4,991..5,004 missed, of which REST never had 4,991..4,999
+        rest = BinanceRest(fake.rest_url)
+        started = time.monotonic()
+        repairer = await repair_until_done(pipeline, rest, lambda: None, give_up_after_s=2.0)
+        rest.close()
+    assert time.monotonic() - started >= 2.0
+    assert fake.rest.requests.count(binance.HISTORICAL_TRADES_PATH) >= 3, "asked again over the span"
+    assert repairer.unrepairable == 9
+    assert taken_ids(pipeline) == [4_990, 5_005, *range(5_000, 5_005)]
