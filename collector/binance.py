@@ -79,6 +79,7 @@ HTTP_TOO_MANY_REQUESTS: Final = 429
 HTTP_IP_BANNED: Final = 418
 HTTP_WAF_REFUSED: Final = 403
 """A WAF rule of Binance's front end was violated: no body format promised (often an HTML page)."""
+HTTP_NOT_FOUND: Final = 404
 HTTP_GONE: Final = 410
 """Seen from Binance's nginx front end with an HTML page: a transient error, retried."""
 HTTP_RESTRICTED_LOCATION: Final = 451

@@ -87,6 +87,14 @@ source_option = click.option(
     help="At start-up, fetch missed trades back to this far (e.g. 6h, 7d); 0 turns it off.",
 )
 @click.option(
+    "--rest-weight-share",
+    default=0.5,
+    show_default=True,
+    type=click.FloatRange(min=0, max=1, min_open=True),
+    help="Share of the IP's REST weight (6,000/min) to spend; a repair backlog may take up to 0.9 while "
+    "nothing else on the IP spends any.",
+)
+@click.option(
     "--symbols-refresh",
     default="10m",
     show_default=True,
@@ -120,6 +128,7 @@ def collect(
     spool_dir: Path,
     spool_max_mb: int,
     repair_window: str,
+    rest_weight_share: float,
     symbols_refresh: str,
     log_level: str,
     log_json: bool,
@@ -151,6 +160,7 @@ def collect(
         spool_max_bytes=spool_max_mb * 2**20,
         repair_window_s=seconds_or_off(repair_window),
         symbols_refresh_s=seconds_or_off(symbols_refresh),
+        rest_weight_share=rest_weight_share,
         writer=WriterOptions(
             write_workers=write_workers,
             max_pending=max_pending,

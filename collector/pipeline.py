@@ -58,6 +58,10 @@ class SymbolState:
     catch_ups: int = 0
     """How many times catching up began: an answer asked for before the latest began proves nothing."""
     repaired: int = 0
+    last_time_ms: int = 0
+    """The trade time of ``last_id`` (0: unknown, after a restart)."""
+    times: dict[int, int] = field(default_factory=dict)
+    """Trade times of the ids just before missing ranges: where the repairer's ``aggTrades`` pages start."""
 
     def needs_repair(self) -> bool:
         """True when the repairer has work for this symbol."""
@@ -157,6 +161,7 @@ class TradePipeline:
         """Start from a restart: every id up to ``last_id`` is stored; the ones after it are to be caught up."""
         state = self._states[symbol]
         state.last_id, state.missing, state.catching_up = last_id, [], True
+        state.last_time_ms, state.times = 0, {}
         state.catch_ups += 1
 
     def catch_up(self, symbols: Iterable[str]) -> None:
@@ -187,6 +192,7 @@ class TradePipeline:
                 self._gap(state, last + 1, trade.t - 1)
         state.catching_up = False
         state.last_id = trade.t
+        state.last_time_ms = trade.T
         state.received += 1
         state.last_price = trade.p
         self._append(state, trade)
@@ -209,6 +215,7 @@ class TradePipeline:
                 if trade.t != last + 1:
                     self._gap(state, last + 1, trade.t - 1)
                 state.last_id = trade.t
+                state.last_time_ms = trade.T
                 state.last_price = trade.p
             elif not state.take_missing(trade.t):
                 continue
@@ -225,6 +232,8 @@ class TradePipeline:
     def _gap(self, state: SymbolState, first: int, last: int) -> None:
         self.gaps.append(Gap(state.symbol, first, last))
         state.missing.append([first, last])
+        if state.last_time_ms:
+            state.times[first - 1] = state.last_time_ms
 
     def _append(self, state: SymbolState, trade: TradeEvent) -> None:
         time_ms = trade.T

@@ -26,7 +26,7 @@ from collector.decode import ControlMessage, FrameDecoder, ShutdownEvent, TradeE
 from collector.endpoints import Endpoints
 from collector.pipeline import TradePipeline
 from collector.repair import Repairer
-from collector.rest import BinanceRest, RestError
+from collector.rest import DEFAULT_WEIGHT_SHARE, BinanceRest, RestError, WeightBudget
 from collector.resume import bounded_by_window, resume_points
 from collector.spool import Spool
 from collector.stats import Stats, registry_for
@@ -69,6 +69,9 @@ class CollectorConfig(BaseModel):
     spool_max_bytes: int = Field(default=2**30, ge=2**20)
     repair_window_s: float = Field(default=86_400.0, ge=0)
     """At start-up, trades older than this are not fetched from REST; 0 turns start-up repair off."""
+    rest_weight_share: float = Field(default=DEFAULT_WEIGHT_SHARE, gt=0, le=1)
+    """The share of the IP's REST weight (6,000 a minute) the collector spends; a repair backlog may take up to
+    90 % while no other client on the IP spends any."""
     symbols_refresh_s: float = Field(default=600.0, ge=0)
     """With ``all_symbols``: how often exchangeInfo is read again for listed and delisted symbols (0: never)."""
     writer: WriterOptions = WriterOptions()
@@ -81,7 +84,7 @@ class Collector:
     def __init__(self, config: CollectorConfig, settings: InfluxSettings) -> None:
         self.config = config
         self.settings = settings
-        self.rest = BinanceRest(config.rest_url)
+        self.rest = BinanceRest(config.rest_url, budget=WeightBudget.share(config.rest_weight_share))
         self.decoder = FrameDecoder()
         self.symbols: list[str] = []
         self.pipeline = TradePipeline([], rejected=self.decoder.malformed)

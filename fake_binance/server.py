@@ -137,6 +137,7 @@ class FakeBinance:
         """Send control errors nested, ``{"error": {"code", "msg"}, "id"}``, as the live server has been seen to."""
         self.sent_at: list[tuple[int, float]] = []
         """(trades made so far, wall time) after each tick went out: for latency measurements."""
+        self._refuse_until = 0.0
 
     @property
     def ws_url(self) -> str:
@@ -279,8 +280,10 @@ class FakeBinance:
                 frames.extend(outgoing.get(stream, ()))
             sub.push(frames)
 
-    def drop_connections(self) -> None:
-        """Cut every connection at once, mid-stream, without a close frame."""
+    def drop_connections(self, refuse_for_s: float = 0.0) -> None:
+        """Cut every connection at once, mid-stream, without a close frame; new connections are refused (HTTP
+        503) for ``refuse_for_s``, as during a network blip."""
+        self._refuse_until = time.monotonic() + refuse_for_s
         for sub in list(self.subscribers):
             sub.ws.transport.abort()
 
@@ -320,6 +323,8 @@ class FakeBinance:
             response.headers["Content-Length"] = str(len(body))
             return response
         if url.path == binance.COMBINED_STREAM_PATH:
+            if time.monotonic() < self._refuse_until:
+                return connection.respond(503, "unavailable\n")
             if len(request.path) > binance.MAX_STREAM_URL_CHARS:
                 return connection.respond(414, "URI too long\n")
             streams = dict(urllib.parse.parse_qsl(url.query)).get("streams", "")

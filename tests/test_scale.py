@@ -89,3 +89,68 @@ async def test_a_symbol_listed_and_one_leaving_trading_while_running(settings: I
     assert "新币usdt@trade" in subscribed
     assert "oldusdt@trade" not in subscribed
     assert collector.repairer.unrepairable == 0
+
+
+async def test_1600_symbols_all_dropped_for_5_s_are_repaired_within_60_s_of_the_reconnection(
+    settings: InfluxSettings,
+) -> None:
+    symbols = [f"S{i:04d}USDT" for i in range(1_600)]
+    # skewed as on the live exchange: a few busy markets, most quiet; one 10,000-trade burst inside the gap
+    scenario = Scenario(count=60_000, rate=3_000, skew=1.5, burst_every=21_000, burst_size=10_000)
+    async with FakeBinance(symbols) as fake:
+        collector = Collector(config(fake, symbols=(), all_symbols=True), settings)
+        stop = asyncio.Event()
+        running = asyncio.create_task(collector.run(stop))
+        await fake.wait_for_subscribers(len(symbols), timeout_s=60)
+        playing = asyncio.create_task(fake.play(scenario))
+        await asyncio.sleep(5.0)
+        fake.drop_connections(refuse_for_s=5.0)
+        while fake.connections_made < 16:
+            await asyncio.sleep(0.05)
+        reconnected = time.monotonic()
+        await playing
+
+        def done(stored: dict[str, list[int]]) -> bool:
+            return stored == expected(fake, stored)
+
+        stored = await stored_when(settings, done, timeout_s=90)
+        repaired_after_s = time.monotonic() - reconnected
+        weight = fake.rest.weight_spent
+        stop.set()
+        await asyncio.wait_for(running, 60)
+
+    assert stored == expected(fake, stored)
+    assert collector.repairer.unrepairable == 0
+    assert collector.stats.repaired_total() >= scenario.burst_size, "the burst went by during the drop"
+    assert repaired_after_s < 60, f"last missed trade stored {repaired_after_s:.1f} s after the reconnection"
+    print(f"repaired {repaired_after_s:.1f} s after the reconnection, REST weight {weight}")
+
+
+def expected(fake: FakeBinance, stored: dict[str, list[int]]) -> dict[str, list[int]]:
+    """Every id the fake made from the collector's first trade of each symbol on (its lowest stored id)."""
+    return {s: [i for i in fake.ledger.ids(s) if i >= ids[0]] for s, ids in stored.items() if ids}
+
+
+async def test_a_data_source_without_historical_trades_repairs_from_aggregates_and_recent_trades(
+    settings: InfluxSettings,
+) -> None:
+    symbols = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
+    skip = {"BTCUSDT": [(1_500, 1_540)], "SOLUSDT": [(1_800, 1_900), (2_500, 2_500)]}
+    async with FakeBinance(symbols, first_id=1_000, data_api=True) as fake:
+        fake.ledger.markets["SOLUSDT"].step_cents = 0  # one price: same-side runs within a millisecond aggregate
+        collector = Collector(config(fake, symbols=tuple(symbols)), settings)
+        stop = asyncio.Event()
+        running = asyncio.create_task(collector.run(stop))
+        await fake.wait_for_subscribers(len(symbols))
+        playing = asyncio.create_task(fake.play(Scenario(count=9_000, rate=600, skip=skip)))
+        await asyncio.sleep(4.0)
+        fake.drop_connections(refuse_for_s=1.0)
+        await playing
+        stored = await stored_when(settings, lambda s: s == made(fake))
+        stop.set()
+        await asyncio.wait_for(running, 60)
+
+    assert stored == made(fake)
+    assert collector.repairer.unrepairable == 0
+    assert fake.rest.status_counts.get(404) == 1, "historicalTrades asked once, then never again"
+    assert fake.rest.requests.count(binance.RECENT_TRADES_PATH) >= 1, "aggregates of several trades were read"
