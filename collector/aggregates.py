@@ -33,6 +33,8 @@ class AggregateReader:
 
     rest: BinanceRest
     historical: bool = True
+    _recent_from: dict[str, int] = field(default_factory=dict)
+    """Per symbol, the oldest id of the last ``trades`` page: older ids are not asked for again."""
 
     async def expand(self, symbol: str, aggregates: list[Aggregate], first: int, last: int | None) -> Expanded:
         """The trades with ids in ``first..last`` (``None``: no end) behind ``aggregates``."""
@@ -64,8 +66,13 @@ class AggregateReader:
                     "1,000 trades only",
                     extra={"error": str(e)},
                 )
+        if ranges[-1][1] < self._recent_from.get(symbol, 0):
+            expanded.lost += ranges
+            return
         recent = await self.rest.recent_trades(symbol)
         oldest = recent[0].t if recent else None
+        if oldest is not None:
+            self._recent_from[symbol] = oldest
         wanted = [t for t in recent if any(low <= t.t <= high for low, high in ranges)]
         expanded.trades += wanted
         for low, high in ranges:

@@ -14,6 +14,7 @@ import pytest
 from influxdb_client.client.flux_table import FluxRecord
 from influxdb_client.client.write_api import SYNCHRONOUS
 
+from collector.rest import BinanceRest
 from fake_binance import FakeBinance
 from pricecap import model
 from pricecap.errors import ExitCode
@@ -114,6 +115,30 @@ async def test_backfill_fetches_exactly_the_range_from_rest(settings: InfluxSett
         assert again.returncode == 0, again.stderr
         assert stored_ids(settings, "SOLUSDT") == market.ids(), "a wider run adds the rest, once"
         assert fake.rest.status_counts.get(418, 0) == 0
+
+
+async def test_backfill_from_a_source_without_historical_trades_says_what_it_cannot_have(
+    settings: InfluxSettings,
+) -> None:
+    async with FakeBinance(["SOLUSDT"], first_id=900, data_api=True) as fake:
+        market = fake.ledger.markets["SOLUSDT"]
+        market.step_cents = 0  # one price: trades of one millisecond and side aggregate
+        start_ms = 1_763_000_000_000
+        for i in range(4_500):
+            market.make(start_ms + i * 10 - (i % 4 == 1) * 10)
+        rest = BinanceRest(fake.rest_url)
+        aggregates = await rest.agg_trades("SOLUSDT", start_ms=start_ms)
+        while len(aggregates) % 1_000 == 0:
+            aggregates += await rest.agg_trades("SOLUSDT", from_agg=aggregates[-1].a + 1)
+        rest.close()
+        newest = market.next_id - 1_000
+        lost = {i for a in aggregates if a.f < a.l for i in range(a.f, a.l + 1) if i < newest}
+        args = ["backfill", "--symbol", "SOLUSDT", "--rest-url", fake.rest_url]
+        window = ["--from", str(start_ms), "--to", str(start_ms + 45_000)]
+        result = await asyncio.to_thread(pricecap, *args, *window, env=environment_of(settings))
+    assert result.returncode == 0, result.stderr
+    assert lost and f"{len(lost):,} trade ids are not available" in result.stderr
+    assert stored_ids(settings, "SOLUSDT") == sorted(set(market.ids()) - lost)
 
 
 def candles_stored(settings: InfluxSettings, interval: str) -> dict[tuple[str, int], dict[str, float]]:
