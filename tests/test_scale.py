@@ -9,11 +9,11 @@ import time
 
 import pytest
 
+from bench.harness import stored_ids_by_symbol
 from collector import binance
 from collector.service import Collector
 from fake_binance import FakeBinance, Scenario
 from pricecap.settings import InfluxSettings
-from tests.helpers import stored_ids_by_symbol
 from tests.test_collector import config
 
 pytestmark = pytest.mark.integration
