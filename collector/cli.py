@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import signal
 import sys
 import urllib.parse
@@ -140,10 +141,13 @@ def collect(
     # Imported here, after without_numpy(): these are the modules that import influxdb_client.
     from collector.service import Collector, CollectorConfig
     from collector.writer import WriterOptions
-    from pricecap.influx import check
+    from pricecap.influx import InfluxDownError, check
 
     setup_logging(log_level, log_json)
-    check(settings)
+    try:
+        check(settings)  # a refused token or an unknown bucket is fatal
+    except InfluxDownError as e:  # not fatal: collect into the spool until it answers
+        logging.getLogger(__name__).warning("InfluxDB does not answer at start-up", extra={"error": str(e)})
     config = CollectorConfig(
         symbols=symbols,
         all_symbols=all_symbols,

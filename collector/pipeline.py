@@ -50,6 +50,10 @@ class SymbolState:
     prefix: str
     last_id: int | None = None
     received: int = 0
+    first_taken: int | None = None
+    """The first id taken when the symbol started with nothing known (live, InfluxDB not answering)."""
+    first_taken_ms: int = 0
+    """The trade time of ``first_taken``."""
     last_price: str = ""
     missing: list[list[int]] = field(default_factory=list)
     """Closed ranges ``[first, last]`` of ids below ``last_id`` not taken yet, in order."""
@@ -164,6 +168,18 @@ class TradePipeline:
         state.last_time_ms, state.times = 0, {}
         state.catch_ups += 1
 
+    def resume_late(self, symbol: str, last_id: int) -> None:
+        """Every id up to ``last_id`` is stored, learnt after the symbol started live: the ids between it and
+        the first one taken are missing (or, when none was taken yet, the symbol catches up from there)."""
+        state = self._states[symbol]
+        if state.first_taken is None:
+            if state.last_id is None:
+                self.resume_after(symbol, last_id)
+            return
+        if last_id + 1 < state.first_taken:
+            self.gaps.append(Gap(symbol, last_id + 1, state.first_taken - 1))
+            state.missing.insert(0, [last_id + 1, state.first_taken - 1])
+
     def catch_up(self, symbols: Iterable[str]) -> None:
         """After a reconnect: trades after each symbol's ``last_id`` may have gone by unseen."""
         for symbol in symbols:
@@ -190,6 +206,8 @@ class TradePipeline:
                 return False
             if trade.t != last + 1:
                 self._gap(state, last + 1, trade.t - 1)
+        else:
+            state.first_taken, state.first_taken_ms = trade.t, trade.T
         state.catching_up = False
         state.last_id = trade.t
         state.last_time_ms = trade.T

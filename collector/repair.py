@@ -34,7 +34,7 @@ from collector import binance
 from collector.aggregates import AggregateReader
 from collector.decode import TradeEvent
 from collector.pipeline import SymbolState, TradePipeline
-from collector.rest import CONCURRENT_REQUESTS, BinanceRest, RestError
+from collector.rest import CONCURRENT_REQUESTS, BinanceRest, NotServedError, RestError
 
 log = logging.getLogger(__name__)
 GIVE_UP_AFTER_S = 300.0
@@ -79,7 +79,8 @@ class Repairer:
         self._settle_s = settle_s
         self._give_up_after_s = give_up_after_s
         self._reader = AggregateReader(rest)
-        self._since: dict[str, float] = {}
+        self.waiting: dict[str, float] = {}
+        """Per symbol that needs repair, since when (monotonic)."""
         self._waits: dict[str, tuple[float, int]] = {}
         """Symbols REST has not caught up with: when to ask again, and how many asks in a row were short."""
         self._doubts: dict[str, tuple[int, float]] = {}
@@ -122,17 +123,17 @@ class Repairer:
         due = []
         for state in states:
             if not state.needs_repair():
-                if self._since.pop(state.symbol, None) is not None:
+                if self.waiting.pop(state.symbol, None) is not None:
                     for kept in (self._latest, self._waits, self._doubts, self._cursors, self._probes):
                         kept.pop(state.symbol, None)
                     state.times.clear()
             else:
-                since = self._since.setdefault(state.symbol, now)
+                since = self.waiting.setdefault(state.symbol, now)
                 # a known gap is due at once; a catch-up waits settle_s, since the live stream often closes it
                 settled = bool(state.missing) or now - since >= self._settle_s
                 if settled and now >= self._waits.get(state.symbol, (0.0, 0))[0]:
                     due.append(state)
-        return sorted(due, key=lambda s: (-backlog(s), self._since[s.symbol]))
+        return sorted(due, key=lambda s: (-backlog(s), self.waiting[s.symbol]))
 
     async def _ask_latest(self, due: list[SymbolState]) -> None:
         """Many symbols catching up are asked their newest trade id with one ticker/24hr request."""
@@ -202,10 +203,13 @@ class Repairer:
         cursor = self._cursors.pop(state.symbol, None)
         if cursor is not None and cursor[0] <= from_id:
             return await self._aggregates(state, from_id, last, from_agg=cursor[1])
-        if start_ms or not self._reader.historical:
-            return await self._aggregates(state, from_id, last, start_ms=start_ms)
-        trades = await self._rest.trades_from(state.symbol, from_id, limit)
-        return trades, len(trades) == limit, trades[0].t if trades else None
+        if self._reader.historical and not start_ms:
+            try:
+                trades = await self._rest.trades_from(state.symbol, from_id, limit)
+                return trades, len(trades) == limit, trades[0].t if trades else None
+            except NotServedError:
+                self._reader.historical = False  # aggTrades from a probed time instead
+        return await self._aggregates(state, from_id, last, start_ms=start_ms)
 
     async def _aggregates(
         self, state: SymbolState, first: int, last: int | None, *, from_agg: int | None = None, start_ms: int = 0

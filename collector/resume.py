@@ -3,7 +3,8 @@
 Sources, lowest wins (resuming too early only fetches a few trades again; too late would skip some): the
 last stored trade id in InfluxDB (Flux, ``last_ids.flux``) and the checkpoint (``collector/checkpoint.py``).
 A symbol InfluxDB holds nothing of starts afresh, live only: a checkpoint alone could belong to a bucket
-that was emptied since (``pricecap backfill`` fetches history).
+that was emptied since (``pricecap backfill`` fetches history). When InfluxDB does not answer at start-up,
+the checkpoint is all there is (:func:`checkpoint_points`).
 Trades older than ``repair_window_s`` are not fetched: the symbol resumes at the first trade inside the window,
 found with ``aggTrades`` by time, and the ids skipped are logged.
 """
@@ -33,6 +34,13 @@ def resume_points(
             candidates.append((checkpoint.watermarks[symbol], checkpoint.saved_at_ms))
         points[symbol] = min(candidates)
     return points
+
+
+def checkpoint_points(symbols: list[str], checkpoint: Checkpoint | None) -> dict[str, tuple[int, int]]:
+    """Like :func:`resume_points` with InfluxDB not answering: the checkpoint's records alone."""
+    if checkpoint is None:
+        return {}
+    return {s: (checkpoint.watermarks[s], checkpoint.saved_at_ms) for s in symbols if s in checkpoint.watermarks}
 
 
 async def bounded_by_window(

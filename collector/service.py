@@ -15,6 +15,7 @@ import gc
 import logging
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +28,16 @@ from collector.endpoints import Endpoints
 from collector.pipeline import TradePipeline
 from collector.repair import Repairer
 from collector.rest import DEFAULT_WEIGHT_SHARE, BinanceRest, RestError, WeightBudget
-from collector.resume import bounded_by_window, resume_points
+from collector.resume import bounded_by_window, checkpoint_points, resume_points
 from collector.spool import Spool
 from collector.stats import Stats, registry_for
 from collector.stream import Shard, StreamOptions
+from collector.supervisor import Supervisor
+from collector.watchdog import Watchdog
 from collector.writer import ChunkWriter, WriterOptions
 from pricecap import model
-from pricecap.influx import describe
+from pricecap.errors import PricecapError
+from pricecap.influx import InfluxDownError, describe
 from pricecap.settings import InfluxSettings
 from queries.api import Prices
 
@@ -67,6 +71,8 @@ class CollectorConfig(BaseModel):
     spool_dir: Path | None = None
     """Spool and checkpoint folder; None keeps neither (only for tests and benchmarks)."""
     spool_max_bytes: int = Field(default=2**30, ge=2**20)
+    gap_alarm_s: float = Field(default=120.0, gt=0)
+    """``/healthz`` is 503 while a symbol has waited longer than this for a repair."""
     repair_window_s: float = Field(default=86_400.0, ge=0)
     """At start-up, trades older than this are not fetched from REST; 0 turns start-up repair off."""
     rest_weight_share: float = Field(default=DEFAULT_WEIGHT_SHARE, gt=0, le=1)
@@ -97,6 +103,13 @@ class Collector:
         """Symbols no longer TRADING, unsubscribed once their last trade is stored."""
         self.spool: Spool | None = None
         self.repairer = Repairer(lambda: self.pipeline, self.rest, self._flush_chunk)
+        self.stats.repair_waits = self.repairer.waiting
+        self.supervisor = Supervisor(self.stats)
+        self.watchdog: Watchdog | None = None
+        self._unresolved: set[str] = set()
+        """Symbols that started live because InfluxDB did not answer and the checkpoint knew nothing of them."""
+        self.fatal: PricecapError | None = None
+        """A configuration error found while running (InfluxDB refused the token, no bucket): run raises it."""
         self._checkpoint_path = config.spool_dir / CHECKPOINT_FILE if config.spool_dir else None
         self._target = f"{settings.url} {settings.org} {settings.bucket} {model.EXCHANGE_BINANCE} {config.rest_url}"
         self._samples_left = 5
@@ -139,36 +152,86 @@ class Collector:
         )
         gc.freeze()  # the start-up's objects (modules, settings, clients) are never garbage: stop rescanning them
         self._shard_tasks = [asyncio.create_task(shard.run()) for shard in self.shards]
-        helpers = [
-            asyncio.create_task(self._housekeeping(stop)),
-            asyncio.create_task(self.repairer.run(stop)),
-            asyncio.create_task(self._replay(stop)),
-        ]
-        if self.config.all_symbols and self.config.symbols_refresh_s > 0:
-            helpers.append(asyncio.create_task(self._refresh_symbols(stop)))
+        self.watchdog = Watchdog(self.shards, lambda: self.pipeline, self.rest, self.stats, self._reading_paused)
+        for name, task in (
+            ("housekeeping", self._housekeeping),
+            ("checkpointer", self._checkpointer),
+            ("health_writer", self._health_writer),
+            ("repairer", self.repairer.run),
+            ("replayer", self._replay),
+            ("watchdog", self.watchdog.run),
+            ("influxdb_wait", self._resume_late),
+            *(
+                [("symbol_refresh", self._refresh_symbols)]
+                if self.config.all_symbols and self.config.symbols_refresh_s
+                else []
+            ),
+        ):
+            self.supervisor.start(name, lambda task=task: task(stop))  # type: ignore[misc]
         await stop.wait()
         log.info("collector stopping")
         await asyncio.gather(*(shard.stop() for shard in self.shards))
         await asyncio.gather(*self._shard_tasks, return_exceptions=True)
-        for helper in helpers:
-            helper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await helper
+        await self.supervisor.stop()
         await self._shutdown()
+        if self.fatal is not None:
+            raise self.fatal
 
     async def _resume(self) -> None:
-        """Resume each symbol after its last durable trade, so the repairer catches up what went by."""
+        """Resume each symbol after its last durable trade, so the repairer catches up what went by.
+
+        With InfluxDB not answering, the checkpoint alone decides; a symbol it knows nothing of starts live,
+        and :meth:`_resume_late` resumes it properly once InfluxDB answers.
+        """
         if self.config.repair_window_s <= 0:
             return
         saved = checkpoint.load(self._checkpoint_path, self._target) if self._checkpoint_path else None
+        try:
+            stored = await asyncio.to_thread(self._last_ids)
+        except InfluxDownError as e:
+            points = checkpoint_points(self.symbols, saved)
+            self._unresolved = {s for s in self.symbols if s not in points}
+            log.warning(
+                "InfluxDB does not answer: resuming from the checkpoint, the other symbols start live and resume "
+                "once it answers; trades wait in the spool meanwhile",
+                extra={"error": str(e), "from_checkpoint": len(points), "live": len(self._unresolved)},
+            )
+        else:
+            points = resume_points(self.symbols, saved, stored)
+        await self._resume_points(points, self.pipeline.resume_after)
+
+    def _last_ids(self, before_ns: int | None = None) -> dict[str, tuple[int, int]]:
         with Prices(self.settings) as prices:
-            stored = await asyncio.to_thread(prices.last_ids)
-        points = resume_points(self.symbols, saved, stored)
-        resume = await bounded_by_window(points, self.rest, self.config.repair_window_s)
-        for symbol, last_id in resume.items():
-            self.pipeline.resume_after(symbol, last_id)
-        if resume:
-            log.info("resuming after the last durable trades", extra={"symbols": len(resume)})
+            return prices.last_ids(before_ns)
+
+    async def _resume_points(self, points: dict[str, tuple[int, int]], resume: Callable[[str, int], None]) -> None:
+        bounded = await bounded_by_window(points, self.rest, self.config.repair_window_s)
+        for symbol, last_id in bounded.items():
+            resume(symbol, last_id)
+        if bounded:
+            log.info("resuming after the last durable trades", extra={"symbols": len(bounded)})
+
+    async def _resume_late(self, stop: asyncio.Event) -> None:
+        """Once InfluxDB answers, resume the symbols that started live without it (a task until then)."""
+        backoff = Backoff(initial_s=2.0, cap_s=30.0, stable_s=0.0)
+        while self._unresolved and not stop.is_set():
+            # what this process wrote itself (its first live trades on) must not count as stored before
+            firsts = [ms for s in self._unresolved if (ms := self.pipeline.states[s].first_taken_ms)]
+            before_ns = model.timestamp_ns(min(firsts), 0) if firsts else time.time_ns()
+            try:
+                stored = await asyncio.to_thread(self._last_ids, before_ns)
+            except InfluxDownError as e:
+                log.warning("waiting for InfluxDB to answer", extra={"error": str(e)})
+                await asyncio.sleep(backoff.next_delay())
+                continue
+            except PricecapError as e:  # a refused token or an unknown bucket: the configuration is wrong
+                self.fatal = e
+                stop.set()
+                return
+            unresolved, self._unresolved = self._unresolved, set()
+            points = resume_points(sorted(unresolved), None, stored)
+            await self._resume_points(points, self.pipeline.resume_late)
+            log.info("InfluxDB answers: symbols that started live resumed", extra={"symbols": len(points)})
 
     def _make_shards(self) -> list[Shard]:
         size = self.config.streams_per_connection
@@ -314,11 +377,8 @@ class Collector:
             self._armed = self.writer.has_room()
 
     async def _housekeeping(self, stop: asyncio.Event) -> None:
-        """Hand over what the workers left waiting for a flush interval, log gaps, save the checkpoint, and
-        write the health point."""
+        """Hand over what the workers left waiting for a flush interval, and log gaps."""
         next_flush = time.monotonic() + self.config.flush_interval_s
-        next_health = time.monotonic() + self.config.health_interval_s
-        next_checkpoint = time.monotonic() + CHECKPOINT_INTERVAL_S
         while not stop.is_set():
             await asyncio.sleep(HOUSEKEEPING_TICK_S)
             if time.monotonic() >= next_flush:
@@ -329,15 +389,25 @@ class Collector:
             for gap in self.pipeline.take_gaps():
                 self.stats.gaps_found += 1
                 log.warning("gap in trade ids", extra={"symbol": gap.symbol, "first": gap.first, "last": gap.last})
-            if time.monotonic() >= next_checkpoint:
-                next_checkpoint += CHECKPOINT_INTERVAL_S
-                await asyncio.to_thread(self._save_checkpoint)
-                if self._leaving:
-                    self._unsubscribe_done()
-            if time.monotonic() >= next_health:
-                next_health += self.config.health_interval_s
-                self._samples_left = 5
-                self._write_health()
+
+    async def _checkpointer(self, stop: asyncio.Event) -> None:
+        """Save the checkpoint every second."""
+        while not stop.is_set():
+            await asyncio.sleep(CHECKPOINT_INTERVAL_S)
+            await asyncio.to_thread(self._save_checkpoint)
+            if self._leaving:
+                self._unsubscribe_done()
+
+    async def _health_writer(self, stop: asyncio.Event) -> None:
+        """Write the health point every health interval (and let five malformed frames be logged again)."""
+        while not stop.is_set():
+            await asyncio.sleep(self.config.health_interval_s)
+            self._samples_left = 5
+            self._write_health()
+
+    def _reading_paused(self) -> bool:
+        """True while backpressure holds the readers: their silence is the collector's own."""
+        return self.writer is not None and self.writer.pending >= self.writer.options.max_pending
 
     def watermarks(self) -> dict[str, int]:
         """Per symbol, the highest id up to which every trade is durable (written or spooled)."""
@@ -347,6 +417,8 @@ class Collector:
             unsettled[symbol] = min(first, unsettled.get(symbol, first))
         marks = {}
         for symbol, state in self.pipeline.states.items():
+            if symbol in self._unresolved:
+                continue  # what is stored before its first live trade is not known yet
             mark = state.watermark()
             if mark is not None:
                 marks[symbol] = min(mark, unsettled[symbol] - 1) if symbol in unsettled else mark
@@ -359,6 +431,7 @@ class Collector:
             self.stats.spool_bytes = self.spool.size_bytes()
             self.stats.spool_full = self.spool.full
         self.stats.ids_unrepairable = self.repairer.unrepairable
+        self.stats.streams_unsubscribed = sum(shard.unconfirmed for shard in self.shards)
 
     async def _replay(self, stop: asyncio.Event) -> None:
         """Replay the spool into InfluxDB in order, with backoff while InfluxDB still refuses."""
@@ -377,11 +450,16 @@ class Collector:
                 log.info("spooled batch replayed", extra={"trades": trades})
 
     def health(self) -> tuple[bool, dict[str, Any]]:
-        """Healthy when every connection is up and nothing was lost; with the counters that say so."""
+        """Healthy when every connection is up and delivers, nothing was lost, no gap has waited past the
+        gap alarm and no background task is failing; with the counters that say so."""
         s = self.stats
+        failing = s.tasks_failing()
+        oldest_gap_age_s = s.oldest_gap_age_s()
         details = {
             "connections_up": s.connections_up,
             "connections": s.connections_total,
+            "connections_stalled": s.connections_stalled,
+            "max_silence_s": max(s.silence_s.values(), default=0.0),
             "received": s.received_total(),
             "written": s.written_total(),
             "pending": s.pending,
@@ -389,17 +467,31 @@ class Collector:
             "malformed": sum(s.malformed.values()),
             "gaps": s.gaps_found,
             "ids_repaired": s.repaired_total(),
+            "ids_missing": s.ids_missing(),
+            "ids_unrepairable": self.repairer.unrepairable,
+            "oldest_gap_age_s": round(oldest_gap_age_s, 1),
+            "task_restarts": sum(s.task_restarts.values()),
+            "tasks_failing": failing,
             "spool_bytes": s.spool_bytes,
             "last_write_lag_s": round(s.last_write_lag_s, 3),
             "streams_unsubscribed": sum(shard.unconfirmed for shard in self.shards),
         }
-        flowing = s.connections_up >= s.connections_total > 0 and not details["streams_unsubscribed"]
-        return flowing and s.lost == 0 and not s.spool_full, details
+        ok = (
+            s.connections_up >= s.connections_total > 0
+            and s.lost == 0
+            and not s.spool_full
+            and not s.connections_stalled
+            and not failing
+            and oldest_gap_age_s <= self.config.gap_alarm_s
+            and not details["streams_unsubscribed"]
+        )
+        return ok, details
 
     def _write_health(self) -> None:
         ok, details = self.health()
         fields: dict[str, int | float] = {k: v for k, v in details.items() if isinstance(v, int | float)}
         fields["reconnects"] = sum(self.stats.reconnects.values())
+        fields["tasks_failing"] = len(details["tasks_failing"])
         fields["healthy"] = int(ok)
         log.info("collector health", extra=details)
         if self.writer is not None:

@@ -18,6 +18,8 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from collector.pipeline import SymbolState
 
+TASK_FAILING_S = 30.0
+"""How long after a failure a background task counts as failing (no restart waits longer)."""
 LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 300.0)
 
 
@@ -36,8 +38,20 @@ class Stats:
     reconnects: Counter[str] = field(default_factory=Counter)
     connections_up: int = 0
     connections_total: int = 0
+    streams_unsubscribed: int = 0
+    """Streams of open connections that LIST_SUBSCRIPTIONS has not confirmed yet."""
     gaps_found: int = 0
     ids_unrepairable: int = 0
+    repair_waits: dict[str, float] = field(default_factory=dict)
+    """Per symbol with ids to repair, since when (monotonic): the repairer's own record."""
+    task_restarts: Counter[str] = field(default_factory=Counter)
+    task_failed_at: dict[str, float] = field(default_factory=dict)
+    """Per background task, when it last failed (monotonic)."""
+    silence_s: dict[str, float] = field(default_factory=dict)
+    """Per connection (shard index), seconds since its last message."""
+    connections_stalled: int = 0
+    freshness_catch_ups: int = 0
+    """Silent symbols that REST showed newer trades of (each then caught up)."""
     spooled: int = 0
     replayed_batches: int = 0
     spool_bytes: int = 0
@@ -54,6 +68,20 @@ class Stats:
     def repaired_total(self) -> int:
         """Trade ids fetched from REST that the streams had missed, all symbols."""
         return sum(s.repaired for s in self.symbols.values())
+
+    def ids_missing(self) -> int:
+        """Trade ids known to be missing and not repaired yet, all symbols."""
+        return sum(last - first + 1 for state in list(self.symbols.values()) for first, last in list(state.missing))
+
+    def oldest_gap_age_s(self) -> float:
+        """Seconds since the symbol that has waited longest for a repair began to wait (0: none waits)."""
+        waits = list(self.repair_waits.values())
+        return max(0.0, time.monotonic() - min(waits)) if waits else 0.0
+
+    def tasks_failing(self) -> list[str]:
+        """The background tasks that failed within the last ``TASK_FAILING_S`` (down, or not up for long)."""
+        now = time.monotonic()
+        return sorted(name for name, at in list(self.task_failed_at.items()) if now - at < TASK_FAILING_S)
 
     def written_total(self) -> int:
         """Trades InfluxDB confirmed, all symbols."""
@@ -98,10 +126,43 @@ class StatsCollector(Collector):
         yield CounterMetricFamily(
             "pricecap_replayed_batches", "Spooled write requests replayed into InfluxDB", value=s.replayed_batches
         )
+        yield GaugeMetricFamily(
+            "pricecap_ids_missing", "Trade ids known to be missing and not repaired yet", value=s.ids_missing()
+        )
+        yield GaugeMetricFamily(
+            "pricecap_oldest_gap_age_seconds",
+            "Seconds the symbol waiting longest for a repair has waited",
+            value=s.oldest_gap_age_s(),
+        )
+        yield CounterMetricFamily(
+            "pricecap_freshness_catch_ups",
+            "Silent symbols that REST showed newer trades of, caught up",
+            value=s.freshness_catch_ups,
+        )
+        silence = GaugeMetricFamily(
+            "pricecap_connection_silence_seconds", "Seconds since the last message of a connection", labels=["shard"]
+        )
+        for shard, seconds in list(s.silence_s.items()):
+            silence.add_metric([shard], seconds)
+        yield silence
+        yield GaugeMetricFamily(
+            "pricecap_connections_stalled", "Connections silent past their limit, not replaced yet",
+            value=s.connections_stalled,
+        )  # fmt: skip
+        yield labelled("pricecap_task_restarts", "Background tasks restarted after a failure", "task",
+                       dict(s.task_restarts))  # fmt: skip
+        yield GaugeMetricFamily(
+            "pricecap_tasks_failing", "Background tasks down or failed in the last 30 s", value=len(s.tasks_failing())
+        )
         yield GaugeMetricFamily("pricecap_spool_bytes", "Bytes in the spool, not replayed yet", value=s.spool_bytes)
         yield GaugeMetricFamily("pricecap_spool_full", "1 while the spool refuses writes (alarm)", value=s.spool_full)
         yield GaugeMetricFamily("pricecap_connections_up", "Open stream connections", value=s.connections_up)
         yield GaugeMetricFamily("pricecap_connections", "Stream connections wanted", value=s.connections_total)
+        yield GaugeMetricFamily(
+            "pricecap_streams_unsubscribed",
+            "Streams not confirmed subscribed on their connection",
+            value=s.streams_unsubscribed,
+        )
         yield GaugeMetricFamily("pricecap_pending_trades", "Trades handed to the writer, unconfirmed", value=s.pending)
 
 

@@ -1,12 +1,14 @@
 """The source: one combined-stream WebSocket connection per shard of symbols, kept open for good.
 
 Pings from Binance are answered by websockets itself. The client's own keepalive pings detect a stalled
-socket (open but silent): no pong within ``ping_timeout_s`` closes it. Every close is followed by a
-reconnection, paced by :class:`~collector.backoff.Backoff` and the shared
-:class:`~collector.backoff.AttemptLimiter`; a ``serverShutdown`` notice, or a connection nearing Binance's
-24-hour limit, is replaced at once by a new connection opened *before* the old one is closed (the pipeline
-drops the trades both deliver). After any other reconnection, ``on_reconnect`` tells the pipeline that trades
-of the shard's symbols may have gone by unseen, and the repairer catches them up from REST.
+socket (open but silent): no pong within ``ping_timeout_s`` closes it. A connection that answers pings while
+its data stops is found by the data watchdog (``collector/watchdog.py``), which replaces it with
+:meth:`Shard.recycle`. Every close is followed by a reconnection, paced by
+:class:`~collector.backoff.Backoff` and the shared :class:`~collector.backoff.AttemptLimiter`; a
+``serverShutdown`` notice, or a connection nearing Binance's 24-hour limit, is replaced at once by a new
+connection opened *before* the old one is closed (the pipeline drops the trades both deliver). After any
+other reconnection, ``on_reconnect`` tells the pipeline that trades of the shard's symbols may have gone by
+unseen, and the repairer catches them up from REST.
 
 Streams whose combined-stream URL would pass Binance's ~8,000 characters (a shard of more than about 550
 symbols), and symbols added or removed while the connection is open (``--all-symbols`` refreshes), are
@@ -92,6 +94,11 @@ class Shard:
         self._handover = asyncio.Event()
         self._handover_cause = ""
         self._connections: set[ClientConnection] = set()
+        self._close_cause = ""
+        self.frames = 0
+        """Frames read on this shard's connections, for the data watchdog."""
+        self.connected_at: float | None = None
+        """When the newest open connection opened (monotonic); None while none is open."""
         self._tasks: set[asyncio.Task[str | None]] = set()
 
     async def run(self) -> None:
@@ -163,6 +170,8 @@ class Shard:
             max_queue=256,
         )
         self._connections.add(ws)
+        self._close_cause = ""
+        self.connected_at = time.monotonic()
         self._stats.connections_up += 1
         self._backoff.connected(time.monotonic())
         log.info("stream connected", extra={"shard": self.index, "after": cause or "start"})
@@ -179,6 +188,7 @@ class Shard:
             frame = await ws.recv(decode=False)
             first_frame.set()
             while True:
+                self.frames += 1
                 await room()
                 if not frame.startswith(_COMBINED_FRAME) and self._answered(frame):
                     pass
@@ -189,13 +199,15 @@ class Shard:
                     self._ask_handover("lifetime")
                 frame = await ws.recv(decode=False)
         except ConnectionClosed as e:
-            cause = "stalled" if _ping_timeout(e) else "closed"
+            cause = self._close_cause or ("stalled" if _ping_timeout(e) else "closed")
             if not self._stopping.is_set() and ws in self._connections:
                 log.warning("stream closed", extra={"shard": self.index, "cause": cause, "code": _close_code(e)})
         finally:
             subscriber.cancel()
             if ws in self._connections:
                 self._connections.discard(ws)
+                if not self._connections:
+                    self.connected_at = None
                 self._stats.connections_up -= 1
                 self._backoff.disconnected(time.monotonic())
         return cause
@@ -275,6 +287,12 @@ class Shard:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(replacement_ready.wait(), self._options.open_timeout_s)
         await old.close()
+
+    async def recycle(self, cause: str) -> None:
+        """Close the open connection so that a new one replaces it; the trades of the shard's symbols that
+        went by meanwhile are caught up from REST (the data watchdog's cure for a silent connection)."""
+        self._close_cause = cause
+        await asyncio.gather(*(ws.close() for ws in list(self._connections)), return_exceptions=True)
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

@@ -293,6 +293,14 @@ class FakeBinance:
             sub.stalled = True
             sub.ws.transport.pause_reading()
 
+    def silence(self, symbol: str) -> int:
+        """Stop the data of the connections carrying ``symbol`` while they go on answering pings (a silent
+        stall); other connections, and connections opened later, go on. Returns how many were silenced."""
+        silenced = [sub for sub in self.subscribers if any(stream_symbol(s) == symbol for s in sub.streams)]
+        for sub in silenced:
+            sub.stalled = True
+        return len(silenced)
+
     def server_shutdown(self, close_after_s: float = 1.0) -> None:
         """Send ``serverShutdown`` on every connection (wrapped as ``{"stream":"!serverShutdown","data":...}``,
         as the live server does on combined streams) and close each ``close_after_s`` later."""

@@ -30,17 +30,28 @@ def describe(error: Exception, settings: InfluxSettings) -> str:
     return f"InfluxDB at {settings.url}: {error}"
 
 
+class InfluxDownError(UnreachableError):
+    """InfluxDB does not answer (connection refused, timeout, 5xx): it may later, unlike a refused token."""
+
+
+def is_down(error: Exception) -> bool:
+    """True for a failure that says the server does not answer now, not that the settings are wrong."""
+    if isinstance(error, ApiException):
+        return not error.status or error.status >= 500
+    return isinstance(error, urllib3.exceptions.HTTPError | OSError)
+
+
 def check(settings: InfluxSettings) -> str:
     """Verify that the server answers, accepts the token and has the bucket; return the server version.
 
-    Raises UnreachableError (server down, token refused) or ConfigError (no such bucket).
+    Raises InfluxDownError (server down), UnreachableError (token refused) or ConfigError (no such bucket).
     """
     with connect(settings) as client:
         try:
             version = client.version()
             bucket = client.buckets_api().find_bucket_by_name(settings.bucket)
         except (ApiException, urllib3.exceptions.HTTPError, OSError) as e:
-            raise UnreachableError(describe(e, settings)) from None
+            raise (InfluxDownError if is_down(e) else UnreachableError)(describe(e, settings)) from None
     if bucket is None:
         raise ConfigError(f"InfluxDB at {settings.url} has no bucket {settings.bucket!r} in org {settings.org!r}")
     return str(version)

@@ -26,7 +26,7 @@ from collector.status_line import show_status
 from collector.writer import WriterOptions
 from fake_binance.simulation import DEFAULT_SYMBOLS, Simulation
 from pricecap.errors import PricecapError, StackError
-from pricecap.influx import check
+from pricecap.influx import InfluxDownError, check
 from pricecap.influxd import ensure_binary
 from pricecap.logs import setup_logging
 from pricecap.options import data_dir_option, given_config_path, influx_options
@@ -109,7 +109,7 @@ def up(
     if managed:
         ensure_binary()  # a first build takes minutes: before detaching, so that its progress shows
     else:
-        check(settings)
+        check_users_influxdb(settings)
     if detach and not in_background(paths):
         return
     signal.signal(signal.SIGTERM, _interrupt)  # until the event loop handles it: stop influxd on the way out
@@ -123,7 +123,7 @@ def up(
                 managed_influxd(settings, paths, influxd_port, given_config_path())
             )
             influxd_pid = server.pid
-        check(settings)
+            check(settings)
         _, org = settings.require_credentials()
         state = StackState(
             pid=os.getpid(),
@@ -155,6 +155,15 @@ def up(
         asyncio.run(serve(config, settings, simulation, state, paths, interval))
         if simulation is not None and simulate_ledger is not None:
             simulation.dump_ledger(simulate_ledger)
+
+
+def check_users_influxdb(settings: InfluxSettings) -> None:
+    """Check the user's InfluxDB; one that does not answer yet is not fatal (the collector spools until it
+    does), a refused token or an unknown bucket is."""
+    try:
+        check(settings)
+    except InfluxDownError as e:
+        click.echo(f"pricecap: warning: {e}; collecting into the spool until it answers", err=True)
 
 
 async def serve(

@@ -223,11 +223,13 @@ class Prices:
         records = self.runner.run("trades_at", {"symbol": symbol, "times": [flux.Time(t) for t in point_times]})
         return {int(r.values["time_ns"]): float(r.values["price"]) for r in records}
 
-    def last_ids(self) -> dict[str, tuple[int, int]]:
-        """Per symbol, the trade id and point time (ns) of the last stored point, in one cheap query."""
+    def last_ids(self, before_ns: int | None = None) -> dict[str, tuple[int, int]]:
+        """Per symbol, the trade id and point time (ns) of the last stored point (before ``before_ns``, by
+        default a day ahead of now), in one cheap query."""
+        stop = before_ns if before_ns is not None else time.time_ns() + 86_400 * 10**9
         return {
             str(r.values["symbol"]): (int(r.values["trade_id"]), int(r.values["time_ns"]))
-            for r in self.runner.run("last_ids", {})
+            for r in self.runner.run("last_ids", {"stop": flux.Time(stop)})
         }
 
     def known_symbols(self) -> list[str]:

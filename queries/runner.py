@@ -14,7 +14,7 @@ from influxdb_client.rest import ApiException
 
 from pricecap import flux, model
 from pricecap.errors import ConfigError, PricecapError, UnreachableError
-from pricecap.influx import connect, describe
+from pricecap.influx import InfluxDownError, connect, describe, is_down
 from pricecap.settings import InfluxSettings
 
 
@@ -45,9 +45,11 @@ class Runner:
                 raise ConfigError(
                     f"{describe(e, self.settings)} (is the bucket {self.settings.bucket!r} there?)"
                 ) from None
+            if is_down(e):
+                raise InfluxDownError(describe(e, self.settings)) from None
             raise PricecapError(describe(e, self.settings)) from None
         except (urllib3.exceptions.HTTPError, OSError) as e:
-            raise UnreachableError(describe(e, self.settings)) from None
+            raise InfluxDownError(describe(e, self.settings)) from None
 
     def close(self) -> None:
         """Close the connection."""

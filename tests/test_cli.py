@@ -50,6 +50,16 @@ def test_check_against_the_real_server(settings: InfluxSettings) -> None:
     one_line_error(wrong, ExitCode.UNREACHABLE, "refused the token (401 unauthorized)")
 
 
+@pytest.mark.integration
+def test_collect_stays_fatal_on_a_refused_token_or_an_unknown_bucket(settings: InfluxSettings) -> None:
+    env = environment_of(settings)
+    collect = ("collect", "--config", "/dev/null", "--symbol", "BTCUSDT", "--metrics-port", "0")
+    missing = pricecap(*collect, "--bucket", "no-such-bucket", env=env)
+    one_line_error(missing, ExitCode.CONFIG, "has no bucket 'no-such-bucket'")
+    wrong = pricecap(*collect, env={**env, "INFLUXDB_V2_TOKEN": "wrong"})
+    one_line_error(wrong, ExitCode.UNREACHABLE, "refused the token (401 unauthorized)")
+
+
 def test_lazy_commands_name_every_command_of_their_modules() -> None:
     from pricecap.cli import LAZY_COMMANDS
 
@@ -73,7 +83,8 @@ def test_collect_loads_only_the_collector() -> None:
 def test_collect_keeps_numpy_out() -> None:
     probe = (
         "import sys; from pricecap.cli import main\n"
-        "try: main(['collect', '--config', '/dev/null', '--url', 'http://127.0.0.1:9', '--symbol', 'BTCUSDT'])\n"
+        "try: main(['collect', '--config', '/dev/null', '--url', 'http://127.0.0.1:9', '--symbol', 'BTCUSDT',"
+        " '--repair-window', 'never'])\n"
         "except SystemExit: pass\n"
         "print(sys.modules['numpy'], 'influxdb_client' in sys.modules)"
     )

@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import sys
+import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator
 
@@ -162,3 +163,48 @@ async def test_all_1600_symbols_in_one_process(settings: InfluxSettings) -> None
     assert fake.connections_made == 8
     assert collector.stats.written_total() == 16_000
     assert trade_counts(settings) == dict.fromkeys(symbols, 10)
+
+
+async def test_a_helper_task_that_raises_is_restarted_and_counted_with_healthz_503_meanwhile(
+    fake: FakeBinance, settings: InfluxSettings, caplog: pytest.LogCaptureFixture
+) -> None:
+    port = free_port()
+    collector = Collector(config(fake, metrics_port=port), settings)
+    repair, runs = collector.repairer.run, []
+
+    async def raises_the_first_time(stop: asyncio.Event) -> None:
+        runs.append(stop)
+        if len(runs) == 1:
+            raise RuntimeError("the repairer broke")
+        await repair(stop)
+
+    collector.repairer.run = raises_the_first_time  # type: ignore[method-assign]
+    stop = asyncio.Event()
+    running = asyncio.create_task(collector.run(stop))
+    await fake.wait_for_subscribers(len(SYMBOLS))
+    for _ in range(600):
+        if len(runs) == 2:
+            break
+        await asyncio.sleep(0.05)
+    status, health = await asyncio.to_thread(http_status, f"http://127.0.0.1:{port}/healthz")
+    metrics = await asyncio.to_thread(http_get, f"http://127.0.0.1:{port}/metrics")
+    await fake.play(Scenario(count=100, rate=1_000))
+    stop.set()
+    await asyncio.wait_for(running, 60)
+
+    assert len(runs) == 2, "restarted"
+    assert (status, health["tasks_failing"], health["task_restarts"]) == (503, ["repairer"], 1)
+    assert 'pricecap_task_restarts_total{task="repairer"} 1.0' in metrics
+    failures = [r for r in caplog.records if r.getMessage() == "background task failed, restarting"]
+    assert len(failures) == 1 and "RuntimeError: the repairer broke" in vars(failures[0])["traceback"]
+    for symbol in SYMBOLS:
+        assert stored_ids(settings, symbol) == fake.ledger.ids(symbol)
+
+
+def http_status(url: str) -> tuple[int, dict[str, object]]:
+    """The status and JSON body of a GET, also for an error status."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310
+            return response.status, orjson.loads(response.read())
+    except urllib.error.HTTPError as e:
+        return e.code, orjson.loads(e.read())

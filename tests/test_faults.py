@@ -152,6 +152,20 @@ async def test_a_stalled_socket_is_replaced_and_repaired(
     assert any(entry.get("cause") == "stalled" for entry in collector.logged("stream closed"))
 
 
+async def test_a_silent_stall_of_one_of_two_connections_is_found_and_repaired(
+    settings: InfluxSettings, fake: FakeBinance, tmp_path: Path
+) -> None:
+    scenario = Scenario(count=50_000, rate=RATE)  # 20 s of trades; pings go on being answered throughout
+    options = ("--streams-per-connection", "2")  # BTCUSDT and ETHUSDT on one connection, SOLUSDT on another
+
+    def silence(_: CollectorProcess) -> None:
+        assert fake.silence("BTCUSDT") == 1
+
+    collector = await run_case(settings, fake, tmp_path, scenario, silence, 2.0, *options)
+    assert collector.logged("stream silent while REST has newer trades: reconnecting")
+    assert [entry.get("cause") for entry in collector.logged("stream closed")] == ["silent"]
+
+
 async def test_429_during_a_repair_is_waited_out_without_a_ban(
     settings: InfluxSettings, fake: FakeBinance, tmp_path: Path
 ) -> None:
@@ -266,5 +280,65 @@ async def test_trades_refused_with_the_spool_full_are_written_once_influxd_is_ba
         )
         assert collector.logged("trades left unwritten with the spool full are written again")
         assert collector.logged("collector stopped")[0]["lost"] == 0
+    finally:
+        server.stop()
+
+
+async def test_sigkill_while_influxd_is_down_and_a_restart_before_it_is_back(fake: FakeBinance, tmp_path: Path) -> None:
+    server = InfluxdServer(ensure_binary(), tmp_path / "influxd", free_port())
+    server.start()
+    try:
+        settings = server.onboard(Onboarding.generate())
+        scenario = Scenario(count=60_000, rate=RATE)  # 24 s of trades
+        spool = tmp_path / "spool"
+        first = CollectorProcess(settings, fake, spool, "--retry-for", "2")
+        await first.start()
+        await fake.wait_for_subscribers(len(SYMBOLS))
+        playing = asyncio.create_task(fake.play(scenario))
+        await asyncio.sleep(3.0)
+        await asyncio.to_thread(server.kill)
+        await asyncio.sleep(5.0)  # some writes given up and spooled, some still retried
+        await first.stop(signal.SIGKILL)
+        await asyncio.sleep(2.0)
+        again = CollectorProcess(settings, fake, spool, "--retry-for", "2")
+        await again.start()  # influxd is still down
+        await asyncio.sleep(6.0)
+        assert again.process is not None and again.process.returncode is None, "a down InfluxDB is not fatal"
+        await asyncio.to_thread(server.start)
+        await playing
+        await all_stored(settings, fake)
+        await again.stop()
+        await assert_exact(settings, fake)
+        assert again.logged("InfluxDB does not answer at start-up")
+        assert again.logged("resuming after the last durable trades")
+        assert again.logged("spooled batch replayed")
+    finally:
+        server.stop()
+
+
+async def test_influxd_down_at_the_first_start_on_a_bucket_that_holds_data(fake: FakeBinance, tmp_path: Path) -> None:
+    server = InfluxdServer(ensure_binary(), tmp_path / "influxd", free_port())
+    server.start()
+    try:
+        settings = server.onboard(Onboarding.generate())
+        scenario = Scenario(count=50_000, rate=RATE)  # 20 s of trades
+        earlier = CollectorProcess(settings, fake, tmp_path / "earlier")  # another host, say: its checkpoint stays
+        await earlier.start()
+        await fake.wait_for_subscribers(len(SYMBOLS))
+        playing = asyncio.create_task(fake.play(scenario))
+        await asyncio.sleep(3.0)
+        await earlier.stop()
+        await asyncio.to_thread(server.kill)
+        await asyncio.sleep(2.0)  # trades go by that no collector sees
+        first_start = CollectorProcess(settings, fake, tmp_path / "spool", "--retry-for", "2")
+        await first_start.start()  # no checkpoint, and influxd is down: every symbol starts live
+        await asyncio.sleep(6.0)
+        await asyncio.to_thread(server.start)
+        await playing
+        await all_stored(settings, fake)
+        await first_start.stop()
+        await assert_exact(settings, fake)
+        assert first_start.logged("InfluxDB answers: symbols that started live resumed")
+        assert first_start.logged("ids repaired")
     finally:
         server.stop()

@@ -164,3 +164,19 @@ async def test_without_historical_trades_only_old_runs_of_several_are_lost_and_c
     assert sorted(taken_ids(pipeline)) == sorted({200, 400, *range(201, 400)} - in_runs)
     assert repairer.unrepairable == len(in_runs)
     assert not pipeline.states["BTCUSDT"].needs_repair()
+
+
+async def test_a_restart_without_historical_trades_finds_its_place_by_probing_back_in_time() -> None:
+    async with FakeBinance(["BTCUSDT"], first_id=100, data_api=True) as fake:
+        market = fake.ledger.markets["BTCUSDT"]
+        now_ms = int(time.time() * 1000)
+        for i in range(3_000):  # one trade every 100 ms over the last 5 minutes
+            market.make(now_ms - 300_000 + i * 100)
+        pipeline = TradePipeline(["BTCUSDT"])
+        pipeline.resume_after("BTCUSDT", 1_099)  # stored up to 1,099 (4 minutes ago); no time known
+        rest = BinanceRest(fake.rest_url)
+        repairer = await repair_until_done(pipeline, rest, lambda: None)
+        rest.close()
+    assert taken_ids(pipeline) == list(range(1_100, 3_100))
+    assert repairer.unrepairable == 0
+    assert fake.rest.status_counts.get(404) == 1

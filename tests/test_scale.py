@@ -135,14 +135,17 @@ async def test_a_data_source_without_historical_trades_repairs_from_aggregates_a
     settings: InfluxSettings,
 ) -> None:
     symbols = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
-    skip = {"BTCUSDT": [(1_500, 1_540)], "SOLUSDT": [(1_800, 1_900), (2_500, 2_500)]}
+    # the burst of 50 BTCUSDT trades in one millisecond at trade 2,000 (BTCUSDT ids near 1,667) is skipped
+    skip = {"BTCUSDT": [(1_500, 1_800)], "SOLUSDT": [(1_800, 1_900), (2_500, 2_500)]}
     async with FakeBinance(symbols, first_id=1_000, data_api=True) as fake:
-        fake.ledger.markets["SOLUSDT"].step_cents = 0  # one price: same-side runs within a millisecond aggregate
+        for symbol in ("BTCUSDT", "SOLUSDT"):
+            fake.ledger.markets[symbol].step_cents = 0  # one price: same-side runs within a millisecond aggregate
         collector = Collector(config(fake, symbols=tuple(symbols)), settings)
         stop = asyncio.Event()
         running = asyncio.create_task(collector.run(stop))
         await fake.wait_for_subscribers(len(symbols))
-        playing = asyncio.create_task(fake.play(Scenario(count=9_000, rate=600, skip=skip)))
+        scenario = Scenario(count=9_000, rate=600, skip=skip, burst_every=2_000, burst_size=50)
+        playing = asyncio.create_task(fake.play(scenario))
         await asyncio.sleep(4.0)
         fake.drop_connections(refuse_for_s=1.0)
         await playing

@@ -163,10 +163,13 @@ def test_a_configured_influxdb_is_used_and_nothing_is_started(settings: InfluxSe
         assert stored_ids(settings, symbol) == ids
 
 
-def test_an_unreachable_configured_influxdb_is_one_line_and_starts_nothing() -> None:
-    env = {"INFLUXDB_V2_URL": "http://127.0.0.1:9", "INFLUXDB_V2_TOKEN": "tok-never-printed", "INFLUXDB_V2_ORG": "o"}
-    result = pricecap("up", "--simulate", env=env)
-    one_line_error(result, ExitCode.UNREACHABLE, "cannot reach InfluxDB at http://127.0.0.1:9")
+def test_a_configured_influxdb_that_refuses_the_token_is_one_line_and_starts_nothing(
+    settings: InfluxSettings,
+) -> None:
+    """A refused token is fatal (an InfluxDB that does not answer yet is not: the collector spools)."""
+    env = {"INFLUXDB_V2_URL": settings.url, "INFLUXDB_V2_TOKEN": "tok-never-printed", "INFLUXDB_V2_ORG": "o"}
+    result = pricecap("up", "--simulate", "--bucket", settings.bucket, env=env)
+    one_line_error(result, ExitCode.UNREACHABLE, "refused the token (401 unauthorized)")
     assert "tok-never-printed" not in result.stderr
     assert not default_data_dir().exists()
 

@@ -1,0 +1,190 @@
+"""The data watchdog: a connection whose data stops while it still answers pings is found and replaced.
+
+Pings prove the socket, not the data: Binance connections have been seen to stay open, answering pings,
+while their trades stopped. Per connection the watchdog learns the usual message rate (a running average
+over about 5 minutes) and allows a silence of ``SILENCE_FACTOR`` usual intervals between messages, at
+least ``MIN_SILENCE_S`` and at most ``MAX_SILENCE_S``: a busy shard is suspicious after 10 s of silence,
+a shard of quiet symbols only after minutes. A suspicious silence is checked against REST before anything
+is done: the newest trade id (``aggTrades limit=1``, weight 4) of the shard's busiest symbols. Only when
+REST has trades the stream did not deliver is the connection replaced (cause ``silent``), and the trades it
+missed are caught up by the repairer; a quiet or halted market is left alone and checked again after twice
+the wait. Reading paused by backpressure is not silence.
+
+Besides, a symbol whose stream stays silent for ``SYMBOL_SILENCE_S`` is asked the same cheap question now
+and then (one question every ``FRESHNESS_EVERY_S`` at most, the longest unchecked first): when REST shows a
+newer id than the stream delivered, the symbol catches up from REST (a gap and its repair).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from collector.pipeline import TradePipeline
+from collector.rest import BinanceRest, RestError
+from collector.stats import Stats
+from collector.stream import Shard
+
+log = logging.getLogger(__name__)
+TICK_S = 1.0
+SILENCE_FACTOR = 20.0
+MIN_SILENCE_S = 10.0
+MAX_SILENCE_S = 300.0
+RATE_WINDOW_S = 300.0
+PROOF_SYMBOLS = 3
+"""How many of a silent shard's busiest symbols REST is asked about."""
+SYMBOL_SILENCE_S = 60.0
+FRESHNESS_EVERY_S = 2.0
+"""At most one freshness question (weight 4) this often: 120 weight per minute, 2% of Binance's limit."""
+
+
+@dataclass
+class Silence:
+    """One connection's usual message rate and its current silence (no I/O; times are monotonic)."""
+
+    rate: float | None = None
+    """Messages per second, averaged over about ``RATE_WINDOW_S``."""
+    frames: int = 0
+    last_message_at: float = 0.0
+    connected_at: float | None = None
+    checked_at: float = 0.0
+    quiet_waits: int = 0
+    """Silences in a row that REST showed to be a quiet market: each doubles the next wait."""
+    stalled: bool = False
+    _window_s: float = 0.0
+    _tick_at: float | None = None
+
+    def observe(self, frames: int, connected_at: float | None, paused: bool, now: float) -> None:
+        """Take the connection's frame count and connection time at ``now``."""
+        if connected_at != self.connected_at:  # a new connection: its silence starts now
+            self.connected_at, self.last_message_at, self.stalled, self.quiet_waits = connected_at, now, False, 0
+        if frames != self.frames or paused:
+            self.last_message_at, self.stalled, self.quiet_waits = now, False, 0
+        if self._tick_at is not None and connected_at is not None and not paused:
+            dt = now - self._tick_at
+            seen = (frames - self.frames) / dt if dt > 0 else 0.0
+            if self.rate is None:
+                self.rate, self._window_s = seen, dt
+            else:
+                self._window_s = min(RATE_WINDOW_S, self._window_s + dt)
+                self.rate += (seen - self.rate) * dt / self._window_s
+        self.frames, self._tick_at = frames, now
+
+    def limit_s(self) -> float:
+        """The longest silence that is still normal for this connection."""
+        if not self.rate:
+            return MAX_SILENCE_S
+        return min(MAX_SILENCE_S, max(MIN_SILENCE_S, SILENCE_FACTOR / self.rate))
+
+    def silent_s(self, now: float) -> float:
+        """Seconds since the last message (0 while no connection is open)."""
+        return 0.0 if self.connected_at is None else now - self.last_message_at
+
+    def suspicious(self, now: float) -> bool:
+        """True when the silence is past the limit and REST should be asked whether data was missed."""
+        wait = self.limit_s() * 2.0**self.quiet_waits
+        return self.connected_at is not None and now - max(self.last_message_at, self.checked_at) >= wait
+
+
+class Watchdog:
+    """Watches every shard's data and every symbol's silence until stopped."""
+
+    def __init__(
+        self,
+        shards: Sequence[Shard],
+        pipeline: Callable[[], TradePipeline],
+        rest: BinanceRest,
+        stats: Stats,
+        paused: Callable[[], bool],
+    ) -> None:
+        self._shards = shards
+        self._pipeline = pipeline
+        self._rest = rest
+        self._stats = stats
+        self._paused = paused
+        self.silences = [Silence() for _ in shards]
+        self._symbol_seen: dict[str, tuple[int, float]] = {}
+        self._symbol_checked: dict[str, float] = {}
+        self._next_freshness = 0.0
+        self._baseline: dict[str, int] = {}
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Check once a second until ``stop`` is set."""
+        while not stop.is_set():
+            await asyncio.sleep(TICK_S)
+            now = time.monotonic()
+            paused = self._paused()
+            for shard, silence in zip(self._shards, self.silences, strict=True):
+                silence.observe(shard.frames, shard.connected_at, paused, now)
+                self._stats.silence_s[str(shard.index)] = round(silence.silent_s(now), 1)
+                if silence.suspicious(now):
+                    await self._prove(shard, silence, now)
+            self._stats.connections_stalled = sum(s.stalled for s in self.silences)
+            if now >= self._next_freshness:
+                await self._freshness(now)
+
+    async def _prove(self, shard: Shard, silence: Silence, now: float) -> None:
+        """Ask REST whether the silent shard's busiest symbols traded; replace the connection if they did."""
+        silence.stalled, silence.checked_at = True, now
+        states = self._pipeline().states
+        busiest = sorted(shard.symbols, key=lambda s: -states[s].received)[:PROOF_SYMBOLS]
+        error = ""
+        try:
+            answers = {symbol: await self._rest.latest_id(symbol) for symbol in busiest}
+        except RestError as e:  # no proof of a quiet market: a new connection costs little
+            answers, error = {}, str(e)
+        newer = {symbol: latest for symbol, latest in answers.items() if self._newer(symbol, latest)}
+        details = {"shard": shard.index, "silent_s": round(silence.silent_s(now), 1), "limit_s": silence.limit_s()}
+        if not newer and not error:
+            silence.stalled = False
+            silence.quiet_waits += 1
+            log.info("stream silent, and REST shows a quiet market", extra=details)
+            return
+        if newer:
+            log.warning("stream silent while REST has newer trades: reconnecting", extra={**details, "rest": newer})
+        else:
+            log.warning("silent stream cannot be checked on REST: reconnecting", extra={**details, "error": error})
+        await shard.recycle("silent")
+
+    def _newer(self, symbol: str, latest: int | None) -> bool:
+        """True when REST's newest id of ``symbol`` is past the last id the collector has (for a symbol
+        not seen since the start: past REST's newest id when it was first asked)."""
+        if latest is None:
+            return False
+        last = self._pipeline().states[symbol].last_id
+        if last is None:
+            last = self._baseline.setdefault(symbol, latest)
+        return latest > last
+
+    async def _freshness(self, now: float) -> None:
+        """Ask REST about the symbol silent longest without a check; a newer id there starts a catch-up."""
+        pipeline = self._pipeline()
+        candidates = []
+        for symbol, state in pipeline.states.items():
+            received, since = self._symbol_seen.get(symbol, (state.received, now))
+            if received != state.received:
+                since = now
+            self._symbol_seen[symbol] = (state.received, since)
+            checked = max(since, self._symbol_checked.get(symbol, 0.0))
+            if now - checked >= SYMBOL_SILENCE_S and state.last_id is not None and not state.needs_repair():
+                candidates.append((checked, symbol))
+        if not candidates:
+            return
+        _, symbol = min(candidates)
+        self._symbol_checked[symbol] = now
+        self._next_freshness = now + FRESHNESS_EVERY_S
+        try:
+            latest = await self._rest.latest_id(symbol)
+        except RestError as e:
+            log.warning("freshness check failed", extra={"symbol": symbol, "error": str(e)})
+            return
+        if self._newer(symbol, latest):
+            self._stats.freshness_catch_ups += 1
+            log.warning(
+                "symbol silent while REST has newer trades: catching up",
+                extra={"symbol": symbol, "last_id": pipeline.states[symbol].last_id, "rest_id": latest},
+            )
+            pipeline.catch_up([symbol])
