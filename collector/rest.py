@@ -222,12 +222,6 @@ class BinanceRest:
             log.warning("unknown symbol status in exchangeInfo", extra={"statuses": sorted(unknown)})
         return statuses
 
-    async def first_id(self, symbol: str) -> int | None:
-        """The id of the first trade ``symbol`` ever made (its oldest aggregate), None before its first trade."""
-        rows = await self.get(binance.AGG_TRADES_PATH, {"symbol": symbol, "fromId": "0", "limit": "1"}, expect=list)
-        with _shape(binance.AGG_TRADES_PATH):
-            return int(rows[0]["f"]) if rows else None
-
     async def trades_from(
         self, symbol: str, from_id: int, limit: int = binance.MAX_TRADES_PER_REQUEST
     ) -> list[TradeEvent]:

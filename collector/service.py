@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 CHECKPOINT_FILE = "checkpoint.json"
 CHECKPOINT_INTERVAL_S = 1.0
 HOUSEKEEPING_TICK_S = 0.1
+LISTING_MARGIN_MS = 60_000
+"""A symbol newly TRADING is read from this long before the previous look at exchangeInfo (clock skew)."""
 
 
 class CollectorConfig(BaseModel):
@@ -101,6 +103,8 @@ class Collector:
         self._shard_tasks: list[asyncio.Task[None]] = []
         self._leaving: set[str] = set()
         """Symbols no longer TRADING, unsubscribed once their last trade is stored."""
+        self._listed_ms = 0
+        """When the symbol list was last read (exchangeInfo): a symbol TRADING since is collected from then on."""
         self.spool: Spool | None = None
         self.repairer = Repairer(lambda: self.pipeline, self.rest, self._flush_chunk)
         self.stats.repair_waits = self.repairer.waiting
@@ -121,6 +125,7 @@ class Collector:
 
     async def resolve_symbols(self) -> list[str]:
         """The symbols to collect: the configured ones, or every trading spot symbol."""
+        self._listed_ms = int(time.time() * 1000)
         if self.config.all_symbols:
             return await self.rest.trading_symbols()
         return sorted({s.upper() for s in self.config.symbols})
@@ -263,10 +268,12 @@ class Collector:
                 await asyncio.wait_for(stop.wait(), self.config.symbols_refresh_s)
                 return
             try:
+                since_ms, listed_ms = self._listed_ms - LISTING_MARGIN_MS, int(time.time() * 1000)
                 statuses = await self.rest.symbol_statuses()
+                self._listed_ms = listed_ms
                 trading = {s for s, status in statuses.items() if status == binance.STATUS_TRADING}
                 for symbol in sorted(trading - set(self.symbols)):
-                    await self._subscribe_new(symbol)
+                    await self._subscribe_new(symbol, since_ms)
             except RestError as e:
                 log.warning("symbol refresh failed", extra={"error": str(e)})
                 continue
@@ -276,12 +283,13 @@ class Collector:
                 self.pipeline.catch_up([symbol])
             self._leaving -= trading
 
-    async def _subscribe_new(self, symbol: str) -> None:
-        """Collect ``symbol`` (newly TRADING) from its first trade on, or from its last one taken."""
+    async def _subscribe_new(self, symbol: str, since_ms: int) -> None:
+        """Collect ``symbol`` (newly TRADING) from its first trade since ``since_ms`` (the previous look at the
+        list, before which it was not trading: a new listing's first trade), or from its last one taken."""
         if symbol in self.pipeline.states:
             self.pipeline.catch_up([symbol])
         else:
-            first = await self.rest.first_id(symbol)
+            first = await self.rest.first_id_at(symbol, since_ms)
             self.pipeline.add_symbol(symbol)
             self.stats.symbols = self.pipeline.states
             if first is not None:
