@@ -163,3 +163,19 @@ def test_data_api_mode_serves_no_historical_trades_and_statuses_are_listed() -> 
     assert {s["symbol"]: s["status"] for s in everything} == {"BTCUSDT": "TRADING", "ETHUSDT": "HALT"}
     assert [s["symbol"] for s in trading] == ["BTCUSDT"]
     assert [m.symbol for m in exchange.ledger.trading()] == ["BTCUSDT"]
+
+
+async def test_every_symbol_status_is_read_and_an_unknown_one_is_said(caplog: pytest.LogCaptureFixture) -> None:
+    symbols = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT", "币安人生USDT"]
+    async with FakeBinance(symbols) as exchange:
+        for symbol, status in zip(
+            symbols[1:], ["END_OF_DAY", "HALT", "BREAK", "CANCEL_ONLY", "PRE_TRADING"], strict=True
+        ):
+            exchange.ledger.markets[symbol].status = status
+        rest = BinanceRest(exchange.rest_url)
+        statuses = await rest.symbol_statuses()
+        trading = await rest.trading_symbols()
+        rest.close()
+    assert statuses["币安人生USDT"] == "PRE_TRADING"
+    assert trading == ["BTCUSDT"]
+    assert [r.getMessage() for r in caplog.records].count("unknown symbol status in exchangeInfo") == 2
