@@ -14,6 +14,7 @@ import pytest
 from influxdb_client.client.flux_table import FluxRecord
 from influxdb_client.client.write_api import SYNCHRONOUS
 
+from collector.archive import ArchiveError, symbol_of
 from collector.rest import BinanceRest
 from fake_binance import FakeBinance
 from pricecap import model
@@ -289,3 +290,10 @@ def test_candles_that_miss_repaired_trades_are_not_used(history: tuple[InfluxSet
     with Prices(settings) as prices:
         answer = prices.high_low("ETHUSDT", start_ns, stop_ns)
     assert (answer.high.price, answer.trades) == (99999.5, len(points) - 300)
+
+
+def test_archive_names_may_carry_unicode_symbols() -> None:
+    assert symbol_of(Path("币安人生USDT-trades-2026-01-01.zip")) == "币安人生USDT"
+    assert symbol_of(Path("BTCUSDT-trades-2026-01.csv")) == "BTCUSDT"
+    with pytest.raises(ArchiveError, match="not a Binance trade archive name"):
+        symbol_of(Path("BTC USDT-trades-2026-01-01.zip"))
