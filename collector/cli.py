@@ -70,6 +70,9 @@ source_option = click.option(
 @click.option("--metrics-host", default="127.0.0.1", show_default=True, help="Address of /metrics and /healthz.")
 @click.option("--metrics-port", default=9108, show_default=True, help="Port of /metrics and /healthz (0: off).")
 @click.option("--health-interval", default=10.0, show_default=True, help="Seconds between health points.")
+@click.option(
+    "--gap-alarm", default=120.0, show_default=True, help="Seconds a gap may wait for repair before /healthz is 503."
+)
 @click.option("--ping-interval", default=20.0, show_default=True, help="Seconds between the collector's own pings.")
 @click.option("--ping-timeout", default=20.0, show_default=True, help="Seconds without a pong before reconnecting.")
 @click.option(
@@ -124,6 +127,7 @@ def collect(
     metrics_host: str,
     metrics_port: int,
     health_interval: float,
+    gap_alarm: float,
     ping_interval: float,
     ping_timeout: float,
     spool_dir: Path,
@@ -158,6 +162,7 @@ def collect(
         linger_s=linger_ms / 1000,
         flush_interval_s=flush_interval_ms / 1000,
         health_interval_s=health_interval,
+        gap_alarm_s=gap_alarm,
         metrics_host=metrics_host,
         metrics_port=metrics_port or None,
         spool_dir=spool_dir,

@@ -180,6 +180,45 @@ def collector_health() -> Json:
             "Frames the collector could not read, of every reason (field malformed, queries/health_rate.flux).",
             bars=True,
         ),
+        timeseries(
+            "Trade ids missing, not repaired yet",
+            Grid(0, 29, 8, 8),
+            [highest("ids_missing")],
+            "Ids known to be missing and not repaired yet, the highest per window (field ids_missing, "
+            "queries/health.flux).",
+        ),
+        timeseries(
+            "Oldest unrepaired gap",
+            Grid(8, 29, 8, 8),
+            [highest("oldest_gap_age_s")],
+            "How long the symbol waiting longest for a repair has waited (field oldest_gap_age_s, "
+            "queries/health.flux); /healthz is 503 past --gap-alarm.",
+            unit="s",
+        ),
+        timeseries(
+            "Longest connection silence",
+            Grid(16, 29, 8, 8),
+            [highest("max_silence_s")],
+            "Seconds since the last message of the most silent connection; the data watchdog replaces one that "
+            "stays silent while REST has newer trades (field max_silence_s, queries/health.flux).",
+            unit="s",
+        ),
+        timeseries(
+            "Ids given up on per minute",
+            Grid(0, 37, 12, 8),
+            [rate("ids_unrepairable", "1m")],
+            "Missing ids REST showed will never come (the give-up rule; field ids_unrepairable, "
+            "queries/health_rate.flux).",
+            bars=True,
+        ),
+        timeseries(
+            "Background task restarts per minute",
+            Grid(12, 37, 12, 8),
+            [rate("task_restarts", "1m")],
+            "Helper tasks restarted after a failure; the log has each traceback, and /healthz is 503 for 30 s "
+            "after (field task_restarts, queries/health_rate.flux).",
+            bars=True,
+        ),
     ]
     return dashboard(
         "pricecap-collector-health",

@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import ClassVar
 
@@ -284,61 +284,70 @@ async def test_trades_refused_with_the_spool_full_are_written_once_influxd_is_ba
         server.stop()
 
 
-async def test_sigkill_while_influxd_is_down_and_a_restart_before_it_is_back(fake: FakeBinance, tmp_path: Path) -> None:
+@pytest.fixture
+def own_influxd(tmp_path: Path) -> Iterator[tuple[InfluxdServer, InfluxSettings]]:
+    """An influxd of the test's own, to kill and start again, and the settings of its bucket."""
     server = InfluxdServer(ensure_binary(), tmp_path / "influxd", free_port())
     server.start()
     try:
-        settings = server.onboard(Onboarding.generate())
-        scenario = Scenario(count=60_000, rate=RATE)  # 24 s of trades
-        spool = tmp_path / "spool"
-        first = CollectorProcess(settings, fake, spool, "--retry-for", "2")
-        await first.start()
-        await fake.wait_for_subscribers(len(SYMBOLS))
-        playing = asyncio.create_task(fake.play(scenario))
-        await asyncio.sleep(3.0)
-        await asyncio.to_thread(server.kill)
-        await asyncio.sleep(5.0)  # some writes given up and spooled, some still retried
-        await first.stop(signal.SIGKILL)
-        await asyncio.sleep(2.0)
-        again = CollectorProcess(settings, fake, spool, "--retry-for", "2")
-        await again.start()  # influxd is still down
-        await asyncio.sleep(6.0)
-        assert again.process is not None and again.process.returncode is None, "a down InfluxDB is not fatal"
-        await asyncio.to_thread(server.start)
-        await playing
-        await all_stored(settings, fake)
-        await again.stop()
-        await assert_exact(settings, fake)
-        assert again.logged("InfluxDB does not answer at start-up")
-        assert again.logged("resuming after the last durable trades")
-        assert again.logged("spooled batch replayed")
+        yield server, server.onboard(Onboarding.generate())
     finally:
         server.stop()
 
 
-async def test_influxd_down_at_the_first_start_on_a_bucket_that_holds_data(fake: FakeBinance, tmp_path: Path) -> None:
-    server = InfluxdServer(ensure_binary(), tmp_path / "influxd", free_port())
-    server.start()
-    try:
-        settings = server.onboard(Onboarding.generate())
-        scenario = Scenario(count=50_000, rate=RATE)  # 20 s of trades
-        earlier = CollectorProcess(settings, fake, tmp_path / "earlier")  # another host, say: its checkpoint stays
-        await earlier.start()
-        await fake.wait_for_subscribers(len(SYMBOLS))
-        playing = asyncio.create_task(fake.play(scenario))
-        await asyncio.sleep(3.0)
-        await earlier.stop()
-        await asyncio.to_thread(server.kill)
-        await asyncio.sleep(2.0)  # trades go by that no collector sees
-        first_start = CollectorProcess(settings, fake, tmp_path / "spool", "--retry-for", "2")
-        await first_start.start()  # no checkpoint, and influxd is down: every symbol starts live
-        await asyncio.sleep(6.0)
-        await asyncio.to_thread(server.start)
-        await playing
-        await all_stored(settings, fake)
-        await first_start.stop()
-        await assert_exact(settings, fake)
-        assert first_start.logged("InfluxDB answers: symbols that started live resumed")
-        assert first_start.logged("ids repaired")
-    finally:
-        server.stop()
+async def finish(
+    settings: InfluxSettings, fake: FakeBinance, playing: asyncio.Task[None], last: CollectorProcess
+) -> None:
+    """Let the scenario end, wait for every trade, stop the last collector cleanly and check the stored ids."""
+    await playing
+    await all_stored(settings, fake)
+    await last.stop()
+    await assert_exact(settings, fake)
+
+
+async def test_sigkill_while_influxd_is_down_and_a_restart_before_it_is_back(
+    fake: FakeBinance, tmp_path: Path, own_influxd: tuple[InfluxdServer, InfluxSettings]
+) -> None:
+    server, settings = own_influxd
+    scenario = Scenario(count=60_000, rate=RATE)  # 24 s of trades
+    spool = tmp_path / "spool"
+    first = CollectorProcess(settings, fake, spool, "--retry-for", "2")
+    await first.start()
+    await fake.wait_for_subscribers(len(SYMBOLS))
+    playing = asyncio.create_task(fake.play(scenario))
+    await asyncio.sleep(3.0)
+    await asyncio.to_thread(server.kill)
+    await asyncio.sleep(5.0)  # some writes given up and spooled, some still retried
+    await first.stop(signal.SIGKILL)
+    await asyncio.sleep(2.0)
+    again = CollectorProcess(settings, fake, spool, "--retry-for", "2")
+    await again.start()  # influxd is still down
+    await asyncio.sleep(6.0)
+    assert again.process is not None and again.process.returncode is None, "a down InfluxDB is not fatal"
+    await asyncio.to_thread(server.start)
+    await finish(settings, fake, playing, again)
+    assert again.logged("InfluxDB does not answer at start-up")
+    assert again.logged("resuming after the last durable trades")
+    assert again.logged("spooled batch replayed")
+
+
+async def test_influxd_down_at_the_first_start_on_a_bucket_that_holds_data(
+    fake: FakeBinance, tmp_path: Path, own_influxd: tuple[InfluxdServer, InfluxSettings]
+) -> None:
+    server, settings = own_influxd
+    scenario = Scenario(count=50_000, rate=RATE)  # 20 s of trades
+    earlier = CollectorProcess(settings, fake, tmp_path / "earlier")  # another host, say: its checkpoint stays
+    await earlier.start()
+    await fake.wait_for_subscribers(len(SYMBOLS))
+    playing = asyncio.create_task(fake.play(scenario))
+    await asyncio.sleep(3.0)
+    await earlier.stop()
+    await asyncio.to_thread(server.kill)
+    await asyncio.sleep(2.0)  # trades go by that no collector sees
+    first_start = CollectorProcess(settings, fake, tmp_path / "spool", "--retry-for", "2")
+    await first_start.start()  # no checkpoint, and influxd is down: every symbol starts live
+    await asyncio.sleep(6.0)
+    await asyncio.to_thread(server.start)
+    await finish(settings, fake, playing, first_start)
+    assert first_start.logged("InfluxDB answers: symbols that started live resumed")
+    assert first_start.logged("ids repaired")

@@ -75,6 +75,11 @@ def health_lines() -> list[str]:
                 "spool_bytes": 1_000 * k,
                 "healthy": 1,
                 "last_write_lag_s": k / 10,
+                "ids_missing": 6 * k,
+                "ids_unrepairable": k,
+                "oldest_gap_age_s": float(k),
+                "max_silence_s": k / 2,
+                "task_restarts": 2 * k,
             },
             (T0 + k * 10_000) * MS,
         )
@@ -299,6 +304,11 @@ EXPECTED: dict[str, Callable[[list[Row]], None]] = {
     "Spool size": per_window([5_000, 11_000, 17_000]),
     "Pending trades": per_window([25, 55, 85]),
     "Malformed messages per minute": per_window([24.0] * 3),
+    "Trade ids missing, not repaired yet": per_window([30, 66, 102]),
+    "Oldest unrepaired gap": per_window([5.0, 11.0, 17.0]),
+    "Longest connection silence": per_window([2.5, 5.5, 8.5]),
+    "Ids given up on per minute": per_window([6.0] * 3),
+    "Background task restarts per minute": per_window([12.0] * 3),
 }
 
 
