@@ -1,10 +1,12 @@
 """The collector service: shards of streams -> decoder -> pipeline -> chunk writer, plus metrics and health.
 
 Around that hot path: at start-up each symbol resumes after its last durable trade (checkpoint or InfluxDB)
-and catches up from REST; the repairer fills gaps; the spool keeps what InfluxDB refused and replays it;
-the checkpoint is saved every second. Runs until ``stop`` is set (SIGINT/SIGTERM in the CLI), then stops
-reading, writes every buffered trade and returns. Blocking work runs in worker threads so the event loop
-stays responsive.
+and catches up from REST (with InfluxDB not answering, from the checkpoint alone, the rest once it answers);
+the repairer fills gaps; the data watchdog replaces connections whose data stopped; the spool keeps what
+InfluxDB refused and replays it; the checkpoint is saved every second. Each of these tasks, and each
+shard's reader, runs under the supervisor, which restarts it after a failure. Runs until ``stop`` is set
+(SIGINT/SIGTERM in the CLI), then stops reading, writes every buffered trade and returns. Blocking work
+runs in worker threads so the event loop stays responsive.
 """
 
 from __future__ import annotations
@@ -156,7 +158,7 @@ class Collector:
             extra={"symbols": len(self.symbols), "connections": len(self.shards), "bucket": self.settings.bucket},
         )
         gc.freeze()  # the start-up's objects (modules, settings, clients) are never garbage: stop rescanning them
-        self._shard_tasks = [asyncio.create_task(shard.run()) for shard in self.shards]
+        self._shard_tasks = [self.supervisor.start(f"shard_{shard.index}", shard.run) for shard in self.shards]
         self.watchdog = Watchdog(self.shards, lambda: self.pipeline, self.rest, self.stats, self._reading_paused)
         for name, task in (
             ("housekeeping", self._housekeeping),
@@ -300,7 +302,7 @@ class Collector:
             shard = self._shard(len(self.shards), [symbol])
             self.shards.append(shard)
             self.stats.connections_total = len(self.shards)
-            self._shard_tasks.append(asyncio.create_task(shard.run()))
+            self._shard_tasks.append(self.supervisor.start(f"shard_{shard.index}", shard.run))
         else:
             shard.add([symbol])
         log.info("symbol subscribed", extra={"symbol": symbol, "shard": shard.index})

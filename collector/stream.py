@@ -95,6 +95,7 @@ class Shard:
         self._handover_cause = ""
         self._connections: set[ClientConnection] = set()
         self._close_cause = ""
+        self._runs = 0
         self.frames = 0
         """Frames read on this shard's connections, for the data watchdog."""
         self.connected_at: float | None = None
@@ -102,8 +103,10 @@ class Shard:
         self._tasks: set[asyncio.Task[str | None]] = set()
 
     async def run(self) -> None:
-        """Connect, read, and reconnect after every close, until :meth:`stop`."""
-        cause = ""
+        """Connect, read, and reconnect after every close, until :meth:`stop`. Run again after a failure (the
+        supervisor does), the shard's symbols are caught up as after a reconnection."""
+        cause = "restarted" if self._runs else ""
+        self._runs += 1
         retiring: ClientConnection | None = None
         while not self._stopping.is_set():
             try:
@@ -202,6 +205,9 @@ class Shard:
             cause = self._close_cause or ("stalled" if _ping_timeout(e) else "closed")
             if not self._stopping.is_set() and ws in self._connections:
                 log.warning("stream closed", extra={"shard": self.index, "cause": cause, "code": _close_code(e)})
+        except Exception:
+            await ws.close()  # the frame handler failed: leave no connection open and unread
+            raise
         finally:
             subscriber.cancel()
             if ws in self._connections:

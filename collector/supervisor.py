@@ -1,4 +1,4 @@
-"""One supervisor for the collector's background tasks: none of them dies silently.
+"""One supervisor for the collector's tasks (shard readers and helpers): none of them dies silently.
 
 A task that raises is logged with its traceback (one log line, the traceback as a field), counted in
 ``Stats.task_restarts`` (``pricecap_task_restarts_total{task}``) and started again after a backoff (1 s
@@ -31,9 +31,10 @@ class Supervisor:
         self._stats = stats
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
-    def start(self, name: str, factory: TaskFactory) -> None:
-        """Run ``factory()`` as task ``name``, again after every unexpected exception."""
-        self._tasks[name] = asyncio.create_task(self._keep(name, factory), name=name)
+    def start(self, name: str, factory: TaskFactory) -> asyncio.Task[None]:
+        """Run ``factory()`` as task ``name``, again after every unexpected exception, until it returns."""
+        task = self._tasks[name] = asyncio.create_task(self._keep(name, factory), name=name)
+        return task
 
     async def _keep(self, name: str, factory: TaskFactory) -> None:
         backoff = Backoff(initial_s=1.0, cap_s=TASK_FAILING_S, stable_s=60.0)

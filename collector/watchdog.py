@@ -128,7 +128,7 @@ class Watchdog:
 
     async def _prove(self, shard: Shard, silence: Silence, now: float) -> None:
         """Ask REST whether the silent shard's busiest symbols traded; replace the connection if they did."""
-        silence.stalled, silence.checked_at = True, now
+        silence.checked_at = now
         states = self._pipeline().states
         busiest = sorted(shard.symbols, key=lambda s: -states[s].received)[:PROOF_SYMBOLS]
         error = ""
@@ -139,10 +139,10 @@ class Watchdog:
         newer = {symbol: latest for symbol, latest in answers.items() if self._newer(symbol, latest)}
         details = {"shard": shard.index, "silent_s": round(silence.silent_s(now), 1), "limit_s": silence.limit_s()}
         if not newer and not error:
-            silence.stalled = False
             silence.quiet_waits += 1
             log.info("stream silent, and REST shows a quiet market", extra=details)
             return
+        silence.stalled = True  # until the new connection opens
         if newer:
             log.warning("stream silent while REST has newer trades: reconnecting", extra={**details, "rest": newer})
         else:

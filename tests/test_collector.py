@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 import orjson
 import pytest
 
+from collector.decode import Decoded
 from collector.service import Collector, CollectorConfig
 from fake_binance import FakeBinance, Scenario
 from pricecap import flux
@@ -208,3 +209,33 @@ def http_status(url: str) -> tuple[int, dict[str, object]]:
             return response.status, orjson.loads(response.read())
     except urllib.error.HTTPError as e:
         return e.code, orjson.loads(e.read())
+
+
+async def test_a_shard_whose_frame_handler_raises_is_restarted_and_its_symbols_caught_up(
+    fake: FakeBinance, settings: InfluxSettings
+) -> None:
+    collector = Collector(config(fake), settings)
+    decode, frames = collector.decoder.decode, [0]
+
+    def raises_once(frame: bytes | str) -> Decoded:
+        frames[0] += 1
+        if frames[0] == 500:
+            raise RuntimeError("a bug in the hot path")
+        return decode(frame)
+
+    collector.decoder.decode = raises_once  # type: ignore[method-assign]
+    stop = asyncio.Event()
+    running = asyncio.create_task(collector.run(stop))
+    await fake.wait_for_subscribers(len(SYMBOLS))
+    await fake.play(Scenario(count=4_000, rate=1_000))
+    for _ in range(600):  # the missed trades are repaired, and every trade written
+        if collector.stats.written_total() == 4_000:
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.wait_for(running, 60)
+
+    assert collector.stats.task_restarts == {"shard_0": 1}
+    assert collector.stats.repaired_total() > 0, "the trades that went by during the restart came from REST"
+    for symbol in SYMBOLS:
+        assert stored_ids(settings, symbol) == fake.ledger.ids(symbol)

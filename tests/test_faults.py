@@ -1,6 +1,7 @@
 """Fault injection: fake Binance + the real collector process + the real influxd, at 2,500 trades/s.
 
-Every case ends with the same check: the trade ids stored are exactly the ids the exchange made, per symbol,
+Every case ends with the same checks: a SIGTERM ends in exit 0 with nothing lost and no traceback in the log,
+and the trade ids stored are exactly the ids the exchange made, per symbol (none missing, none twice),
 whatever happened on the way (a dropped socket, skipped ids, influxd killed, the collector killed, a server
 shutdown, a stalled socket, 429s or HTML error pages or a lagging REST during a repair).
 """
@@ -58,6 +59,8 @@ class CollectorProcess:
         self.log += [orjson.loads(line) for line in lines if line.startswith("{")]
         if signum == signal.SIGTERM:
             assert self.process.returncode == 0, "\n".join(lines[-30:])
+            assert not [line for line in lines if "Traceback" in line], "no traceback in the log"
+            assert self.logged("collector stopped")[-1]["lost"] == 0
 
     def kill_if_running(self) -> None:
         """Leave no collector behind when a test fails half-way."""
