@@ -224,3 +224,21 @@ async def latency(fake: FakeBinance, scenario: Scenario, newest: Callable[[], in
         "p50_s": round(quantiles[49], 3),
         "p99_s": round(quantiles[98], 3),
     }
+
+
+_IDS_BY_SYMBOL = """
+from(bucket: params.bucket)
+  |> range(start: 0)
+  |> filter(fn: (r) => r._measurement == params.measurement and r._field == params.field)
+  |> keep(columns: ["symbol", "_value"])
+"""
+
+
+def stored_ids_by_symbol(settings: InfluxSettings) -> dict[str, list[int]]:
+    """Every symbol's stored trade ids, sorted (duplicates kept), in one query: for tests of many symbols."""
+    values = {"bucket": settings.bucket, "measurement": model.MEASUREMENT, "field": model.FIELD_TRADE_ID}
+    ids: dict[str, list[int]] = {}
+    with connect(settings) as client:
+        for record in client.query_api().query_stream(_IDS_BY_SYMBOL, params=flux.params(values)):
+            ids.setdefault(str(record.values["symbol"]), []).append(int(record.get_value()))
+    return {symbol: sorted(found) for symbol, found in ids.items()}

@@ -23,7 +23,8 @@ from pricecap import model
 from pricecap.errors import BadInputError
 from pricecap.times import LATEST_NS
 
-ARCHIVE_NAME = re.compile(r"(?P<symbol>[A-Z0-9]+)-trades-\d{4}-\d{2}(?:-\d{2})?\.(?:zip|csv)")
+ARCHIVE_NAME = re.compile(r"(?P<symbol>[^\s/-]+)-trades-\d{4}-\d{2}(?:-\d{2})?\.(?:zip|csv)")
+"""Symbol names are not assumed to be ``[A-Z0-9]+``: since 2025-12 Binance allows Unicode ones."""
 MICROSECONDS_FROM = 10**14
 """A trade time above this is in microseconds (10**14 ms would be the year 5138)."""
 

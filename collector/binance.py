@@ -6,6 +6,7 @@ Where the live API changes, this module is the one edit. Source: Binance's spot 
 
 from __future__ import annotations
 
+import urllib.parse
 from typing import Final
 
 # WebSocket streams
@@ -22,6 +23,9 @@ AGG_TRADE_STREAM_SUFFIX: Final = "@aggTrade"
 """``<symbol>@aggTrade``: the fills of one taker order at one price merged (ids ``f`` to ``l``); not collected,
 since only the raw ``@trade`` stream carries every trade id, but served by the fake for other clients."""
 MAX_STREAMS_PER_CONNECTION: Final = 1024
+MAX_STREAM_URL_CHARS: Final = 8000
+"""Combined-stream URLs of about 8,000 characters are refused (reached near 550 streams): larger shards
+SUBSCRIBE the rest of their streams on the open connection."""
 MAX_INCOMING_MESSAGES_PER_SECOND: Final = 5
 """Client-to-server messages (pings, pongs, control JSON) per second per connection before a disconnect."""
 MAX_CONNECTION_ATTEMPTS: Final = 300
@@ -37,6 +41,11 @@ EVENT_SERVER_SHUTDOWN: Final = "serverShutdown"
 SERVER_SHUTDOWN_STREAM: Final = "!serverShutdown"
 """The stream name that wraps ``serverShutdown`` on a combined stream."""
 
+# Live control messages (JSON over the open connection)
+METHOD_SUBSCRIBE: Final = "SUBSCRIBE"
+METHOD_UNSUBSCRIBE: Final = "UNSUBSCRIBE"
+METHOD_LIST_SUBSCRIPTIONS: Final = "LIST_SUBSCRIPTIONS"
+
 # REST
 REST_BASE_URLS: Final = {
     "production": "https://api.binance.com",
@@ -47,12 +56,21 @@ EXCHANGE_INFO_PATH: Final = "/api/v3/exchangeInfo"
 HISTORICAL_TRADES_PATH: Final = "/api/v3/historicalTrades"
 RECENT_TRADES_PATH: Final = "/api/v3/trades"
 AGG_TRADES_PATH: Final = "/api/v3/aggTrades"
+TICKER_24H_PATH: Final = "/api/v3/ticker/24hr"
+"""Without ``symbol``: every symbol's 24-hour statistics, among them ``lastId`` (-1: no trade in 24 h)."""
 WEIGHTS: Final = {
     EXCHANGE_INFO_PATH: 20,
     HISTORICAL_TRADES_PATH: 25,
     RECENT_TRADES_PATH: 25,
     AGG_TRADES_PATH: 4,
+    TICKER_24H_PATH: 80,
 }
+DATA_API_PATHS_MISSING: Final = frozenset({HISTORICAL_TRADES_PATH})
+"""What ``data-api.binance.vision`` does not serve (it has aggTrades, trades, ticker, exchangeInfo...)."""
+STATUS_TRADING: Final = "TRADING"
+SYMBOL_STATUSES: Final = frozenset({STATUS_TRADING, "END_OF_DAY", "HALT", "BREAK", "CANCEL_ONLY"})
+"""exchangeInfo symbol statuses; only TRADING symbols make trades for the public (CANCEL_ONLY: orders can only
+be cancelled)."""
 MAX_TRADES_PER_REQUEST: Final = 1000
 REQUEST_WEIGHT_PER_MINUTE: Final = 6000
 USED_WEIGHT_HEADER: Final = "X-MBX-USED-WEIGHT-1M"
@@ -61,6 +79,7 @@ HTTP_TOO_MANY_REQUESTS: Final = 429
 HTTP_IP_BANNED: Final = 418
 HTTP_WAF_REFUSED: Final = 403
 """A WAF rule of Binance's front end was violated: no body format promised (often an HTML page)."""
+HTTP_NOT_FOUND: Final = 404
 HTTP_GONE: Final = 410
 """Seen from Binance's nginx front end with an HTML page: a transient error, retried."""
 HTTP_RESTRICTED_LOCATION: Final = 451
@@ -74,8 +93,21 @@ def trade_stream(symbol: str) -> str:
 
 
 def combined_stream_url(base_url: str, symbols: list[str]) -> str:
-    """The combined-stream URL that carries the raw trade streams of ``symbols``."""
+    """The combined-stream URL that carries the raw trade streams of ``symbols`` (names percent-encoded, so a
+    Unicode symbol makes a valid URL)."""
     if len(symbols) > MAX_STREAMS_PER_CONNECTION:
         raise ValueError(f"{len(symbols)} streams exceed Binance's {MAX_STREAMS_PER_CONNECTION} per connection")
-    streams = "/".join(trade_stream(s) for s in symbols)
+    streams = "/".join(urllib.parse.quote(trade_stream(s), safe="@") for s in symbols)
     return f"{base_url.rstrip('/')}{COMBINED_STREAM_PATH}?streams={streams}"
+
+
+def url_and_rest(base_url: str, symbols: list[str]) -> tuple[str, list[str]]:
+    """The longest combined-stream URL within :data:`MAX_STREAM_URL_CHARS` for a prefix of ``symbols`` (at least
+    one), and the symbols left to SUBSCRIBE on the open connection."""
+    head, length = 1, len(combined_stream_url(base_url, symbols[:1]))
+    while head < len(symbols):
+        length += 1 + len(urllib.parse.quote(trade_stream(symbols[head]), safe="@"))
+        if length > MAX_STREAM_URL_CHARS:
+            break
+        head += 1
+    return combined_stream_url(base_url, symbols[:head]), symbols[head:]

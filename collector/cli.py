@@ -144,6 +144,20 @@ source_option = click.option(
     help="At start-up, fetch missed trades back to this far (e.g. 6h, 7d); 0 turns it off.",
 )
 @click.option(
+    "--rest-weight-share",
+    default=0.5,
+    show_default=True,
+    type=FiniteRange(min=0, max=1, min_open=True),
+    help="Share of the IP's REST weight (6,000/min) to spend; a repair backlog may take up to 0.9 while "
+    "nothing else on the IP spends any.",
+)
+@click.option(
+    "--symbols-refresh",
+    default="10m",
+    show_default=True,
+    help="With --all-symbols: how often exchangeInfo is read again for listed and delisted symbols; 0: never.",
+)
+@click.option(
     "--log-level", default="INFO", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"])
 )
 @click.option("--log-json", is_flag=True, help="Log one JSON object per line.")
@@ -172,6 +186,8 @@ def collect(
     spool_dir: Path,
     spool_max_mb: int,
     repair_window: str,
+    rest_weight_share: float,
+    symbols_refresh: str,
     log_level: str,
     log_json: bool,
 ) -> None:
@@ -184,7 +200,7 @@ def collect(
     from collector.writer import WriterOptions
     from pricecap.influx import InfluxDownError, check
 
-    repair_window_s = 0 if repair_window.strip() == "0" else parse_duration(repair_window) / 1e9
+    repair_window_s, symbols_refresh_s = seconds_or_off(repair_window), seconds_or_off(symbols_refresh)
     setup_logging(log_level, log_json)
     try:
         check(settings)  # a refused token or an unknown bucket is fatal
@@ -206,6 +222,8 @@ def collect(
         spool_dir=spool_dir,
         spool_max_bytes=spool_max_mb * 2**20,
         repair_window_s=repair_window_s,
+        symbols_refresh_s=symbols_refresh_s,
+        rest_weight_share=rest_weight_share,
         writer=WriterOptions(
             write_workers=write_workers,
             max_pending=max_pending,
@@ -215,6 +233,11 @@ def collect(
         stream=StreamOptions(ping_interval_s=ping_interval, ping_timeout_s=ping_timeout),
     )
     asyncio.run(run_until_signalled(Collector(config, settings)))
+
+
+def seconds_or_off(duration: str) -> float:
+    """A duration option (``10m``, ``24h``) in seconds; ``0`` is 0 (off)."""
+    return 0.0 if duration.strip() == "0" else parse_duration(duration) / 1e9
 
 
 def without_numpy() -> None:

@@ -174,6 +174,13 @@ def backfill_command(
         f"{symbol}: {result.written:,} trades in [{times.format_ns(start_ns)}, {times.format_ns(stop_ns)}) written",
         err=True,
     )
+    if result.unavailable:
+        click.echo(
+            f"{symbol}: {result.unavailable:,} trade ids are not available from {rest_url or source} (trades of "
+            "aggregates of several trades, older than its newest 1,000 trades, without historicalTrades): "
+            "backfill from --source production for them",
+            err=True,
+        )
     click.echo(stored_line(settings, symbol, start_ms, stop_ms), err=True)
     rebuild_candles(settings, start_ms if result.written else None, stop_ms - 1)
 

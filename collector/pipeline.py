@@ -62,6 +62,10 @@ class SymbolState:
     catch_ups: int = 0
     """How many times catching up began: an answer asked for before the latest began proves nothing."""
     repaired: int = 0
+    last_time_ms: int = 0
+    """The trade time of ``last_id`` (0: unknown, after a restart)."""
+    times: dict[int, int] = field(default_factory=dict)
+    """Trade times of the ids just before missing ranges: where the repairer's ``aggTrades`` pages start."""
 
     def needs_repair(self) -> bool:
         """True when the repairer has work for this symbol."""
@@ -151,10 +155,17 @@ class TradePipeline:
         """Per-symbol state, by symbol."""
         return self._states
 
+    def add_symbol(self, symbol: str) -> None:
+        """Take trades of ``symbol`` too (listed while running). The states dict is replaced, not changed, so
+        a metrics scrape in another thread never iterates it while it grows."""
+        if symbol not in self._states:
+            self._states = {**self._states, symbol: SymbolState(symbol, model.series_prefix(self.exchange, symbol))}
+
     def resume_after(self, symbol: str, last_id: int) -> None:
         """Start from a restart: every id up to ``last_id`` is stored; the ones after it are to be caught up."""
         state = self._states[symbol]
         state.last_id, state.missing, state.catching_up = last_id, [], True
+        state.last_time_ms, state.times = 0, {}
         state.catch_ups += 1
 
     def resume_late(self, symbol: str, last_id: int) -> None:
@@ -199,6 +210,7 @@ class TradePipeline:
             state.first_taken, state.first_taken_ms = trade.t, trade.T
         state.catching_up = False
         state.last_id = trade.t
+        state.last_time_ms = trade.T
         state.received += 1
         state.last_price = trade.p
         self._append(state, trade)
@@ -221,6 +233,7 @@ class TradePipeline:
                 if trade.t != last + 1:
                     self._gap(state, last + 1, trade.t - 1)
                 state.last_id = trade.t
+                state.last_time_ms = trade.T
                 state.last_price = trade.p
             elif not state.take_missing(trade.t):
                 continue
@@ -237,6 +250,8 @@ class TradePipeline:
     def _gap(self, state: SymbolState, first: int, last: int) -> None:
         self.gaps.append(Gap(state.symbol, first, last))
         state.missing.append([first, last])
+        if state.last_time_ms:
+            state.times[first - 1] = state.last_time_ms
 
     def _append(self, state: SymbolState, trade: TradeEvent) -> None:
         time_ms = trade.T

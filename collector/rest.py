@@ -26,20 +26,69 @@ from pricecap.errors import PricecapError
 
 log = logging.getLogger(__name__)
 ATTEMPTS = 6
+CONCURRENT_REQUESTS = 8
+"""Requests in flight at once (the repairer's): REST answers take tens to hundreds of ms each."""
 
 
 class RestError(PricecapError):
     """Binance answered with an error, or could not be reached."""
 
 
+class NotServedError(RestError):
+    """HTTP 404: this REST base does not serve the endpoint (``data-api.binance.vision`` and historicalTrades)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Aggregate:
+    """One ``aggTrades`` row: aggregate id ``a``, trade ids ``f..l`` at one price, time and side; ``f == l`` is
+    exactly one trade."""
+
+    a: int
+    p: str
+    q: str
+    f: int
+    l: int  # noqa: E741 (Binance's field name)
+    T: int
+    m: bool
+
+    def trade(self, symbol: str) -> TradeEvent:
+        """The one trade of a single-trade aggregate."""
+        return TradeEvent(symbol, self.f, self.p, self.q, self.T, self.m)
+
+
+DEFAULT_WEIGHT_SHARE = 0.5
+BACKLOG_WEIGHT_SHARE = 0.9
+"""The share of the IP's weight a repair backlog may use while no other client on the IP spends any."""
+
+
 @dataclass
 class WeightBudget:
-    """Request weight used in the current minute, and how long to wait before spending more (no I/O)."""
+    """Request weight used in the current minute, and how long to wait before spending more (no I/O).
 
-    limit: int = binance.REQUEST_WEIGHT_PER_MINUTE // 2
+    ``limit`` is the collector's share of the IP's 6,000 a minute. While ``backlog`` is set (repairs wait) and no
+    other client on the IP spent weight this minute or the last (the ``X-MBX-USED-WEIGHT-1M`` header counted more
+    than this client did), up to ``backlog_limit`` may be spent.
+    """
+
+    limit: int = int(binance.REQUEST_WEIGHT_PER_MINUTE * DEFAULT_WEIGHT_SHARE)
+    backlog_limit: int = int(binance.REQUEST_WEIGHT_PER_MINUTE * BACKLOG_WEIGHT_SHARE)
     used: int = 0
     minute: int = 0
     blocked_until: float = 0.0
+    backlog: bool = False
+    others_minute: int = -10
+    """The last minute in which another client on the IP spent weight."""
+
+    @classmethod
+    def share(cls, share: float) -> WeightBudget:
+        """A budget of ``share`` (0..1] of Binance's weight per minute; a backlog may use up to 90 %."""
+        limit = int(binance.REQUEST_WEIGHT_PER_MINUTE * share)
+        return cls(limit=limit, backlog_limit=max(limit, int(binance.REQUEST_WEIGHT_PER_MINUTE * BACKLOG_WEIGHT_SHARE)))
+
+    def current_limit(self) -> int:
+        """The weight this minute may use: the backlog's larger share only while nobody else spends."""
+        alone = self.minute - self.others_minute >= 2
+        return self.backlog_limit if self.backlog and alone else self.limit
 
     def wait_s(self, weight: int, now: float) -> float:
         """Seconds to wait from ``now`` before ``weight`` can be spent (0: spend it now)."""
@@ -47,7 +96,7 @@ class WeightBudget:
             return self.blocked_until - now
         if int(now // 60) != self.minute:
             self.minute, self.used = int(now // 60), 0
-        if self.used + weight <= self.limit:
+        if self.used + weight <= self.current_limit():
             return 0.0
         return 60 - now % 60 + 0.05
 
@@ -58,6 +107,8 @@ class WeightBudget:
     def observe(self, used_header: str | None, now: float) -> None:
         """Take the server's count of the minute's weight (it also counts other clients on this IP)."""
         if used_header and used_header.isdigit() and int(now // 60) == self.minute:
+            if int(used_header) > self.used:
+                self.others_minute = self.minute
             self.used = max(self.used, int(used_header))
 
     def block(self, seconds: float, now: float) -> None:
@@ -80,7 +131,9 @@ class BinanceRest:
     """Binance answered 451 (restricted location); logged once."""
     _pauses: int = 0
     """Pausing answers in a row: sets the pause when one carries no ``Retry-After``."""
-    _pool: urllib3.PoolManager = field(default_factory=lambda: urllib3.PoolManager(retries=False))
+    _pool: urllib3.PoolManager = field(
+        default_factory=lambda: urllib3.PoolManager(retries=False, maxsize=CONCURRENT_REQUESTS)
+    )
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def get(self, path: str, params: dict[str, str], expect: type = list) -> Any:
@@ -125,6 +178,8 @@ class BinanceRest:
                 continue
             if status == binance.HTTP_RESTRICTED_LOCATION:
                 self._restricted(path, _describe(body, response.data))
+            if status == binance.HTTP_NOT_FOUND:
+                raise NotServedError(f"{self.base_url} does not serve {path} (HTTP 404)")
             if 400 <= status < 500 and status != binance.HTTP_GONE and isinstance(body, dict):
                 raise RestError(f"Binance {path} answered HTTP {status}: {_describe(body, response.data)}")
             if status == 200 and isinstance(body, expect):
@@ -151,11 +206,21 @@ class BinanceRest:
 
     async def trading_symbols(self) -> list[str]:
         """Every spot symbol that is trading now, from ``exchangeInfo``."""
-        info = await self.get(
-            binance.EXCHANGE_INFO_PATH, {"permissions": "SPOT", "symbolStatus": "TRADING"}, expect=dict
-        )
+        statuses = await self.symbol_statuses()
+        return sorted(s for s, status in statuses.items() if status == binance.STATUS_TRADING)
+
+    async def symbol_statuses(self) -> dict[str, str]:
+        """Every spot symbol's status (TRADING, END_OF_DAY, HALT, BREAK, CANCEL_ONLY...), from ``exchangeInfo``.
+
+        Names are taken as they come (since 2025-12 they may be Unicode); an unknown status is logged once per
+        answer and treated as not trading."""
+        info = await self.get(binance.EXCHANGE_INFO_PATH, {"permissions": "SPOT"}, expect=dict)
         with _shape(binance.EXCHANGE_INFO_PATH):
-            return sorted(s["symbol"] for s in info["symbols"] if s.get("status") == "TRADING")
+            statuses = {str(s["symbol"]): str(s.get("status")) for s in info["symbols"]}
+        unknown = set(statuses.values()) - binance.SYMBOL_STATUSES
+        if unknown:
+            log.warning("unknown symbol status in exchangeInfo", extra={"statuses": sorted(unknown)})
+        return statuses
 
     async def trades_from(
         self, symbol: str, from_id: int, limit: int = binance.MAX_TRADES_PER_REQUEST
@@ -166,6 +231,37 @@ class BinanceRest:
         )
         with _shape(binance.HISTORICAL_TRADES_PATH):
             return [TradeEvent(symbol, r["id"], r["price"], r["qty"], r["time"], r["isBuyerMaker"]) for r in rows]
+
+    async def agg_trades(
+        self, symbol: str, *, from_agg: int | None = None, start_ms: int | None = None
+    ) -> list[Aggregate]:
+        """Up to 1,000 aggregates of ``symbol`` from aggregate id ``from_agg``, or from time ``start_ms`` on."""
+        params = {"symbol": symbol, "limit": str(binance.MAX_TRADES_PER_REQUEST)}
+        if from_agg is not None:
+            params["fromId"] = str(from_agg)
+        elif start_ms is not None:
+            params["startTime"] = str(start_ms)
+        rows = await self.get(binance.AGG_TRADES_PATH, params)
+        with _shape(binance.AGG_TRADES_PATH):
+            return [
+                Aggregate(int(r["a"]), r["p"], r["q"], int(r["f"]), int(r["l"]), int(r["T"]), bool(r["m"]))
+                for r in rows
+            ]
+
+    async def recent_trades(self, symbol: str) -> list[TradeEvent]:
+        """The newest 1,000 trades of ``symbol`` (``trades``, which data-api serves too)."""
+        rows = await self.get(
+            binance.RECENT_TRADES_PATH, {"symbol": symbol, "limit": str(binance.MAX_TRADES_PER_REQUEST)}
+        )
+        with _shape(binance.RECENT_TRADES_PATH):
+            return [TradeEvent(symbol, r["id"], r["price"], r["qty"], r["time"], r["isBuyerMaker"]) for r in rows]
+
+    async def latest_ids(self) -> dict[str, int]:
+        """Every symbol's newest trade id of the last 24 hours, in one ``ticker/24hr`` request (weight 80);
+        symbols without a trade in 24 hours are left out."""
+        rows = await self.get(binance.TICKER_24H_PATH, {})
+        with _shape(binance.TICKER_24H_PATH):
+            return {str(r["symbol"]): int(r["lastId"]) for r in rows if int(r["lastId"]) >= 0}
 
     async def latest_id(self, symbol: str) -> int | None:
         """The id of the newest trade of ``symbol``, None if it has none: the last trade id of its newest

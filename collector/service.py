@@ -29,7 +29,7 @@ from collector.decode import ControlMessage, FrameDecoder, ShutdownEvent, TradeE
 from collector.endpoints import Endpoints
 from collector.pipeline import TradePipeline
 from collector.repair import Repairer
-from collector.rest import BinanceRest
+from collector.rest import DEFAULT_WEIGHT_SHARE, BinanceRest, RestError, WeightBudget
 from collector.resume import bounded_by_window, checkpoint_points, resume_points
 from collector.spool import Spool
 from collector.stats import Stats, registry_for
@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 CHECKPOINT_FILE = "checkpoint.json"
 CHECKPOINT_INTERVAL_S = 1.0
 HOUSEKEEPING_TICK_S = 0.1
+LISTING_MARGIN_MS = 60_000
+"""A symbol newly TRADING is read from this long before the previous look at exchangeInfo (clock skew)."""
 
 
 class CollectorConfig(BaseModel):
@@ -77,6 +79,11 @@ class CollectorConfig(BaseModel):
     """``/healthz`` is 503 while a symbol has waited longer than this for a repair."""
     repair_window_s: float = Field(default=86_400.0, ge=0)
     """At start-up, trades older than this are not fetched from REST; 0 turns start-up repair off."""
+    rest_weight_share: float = Field(default=DEFAULT_WEIGHT_SHARE, gt=0, le=1)
+    """The share of the IP's REST weight (6,000 a minute) the collector spends; a repair backlog may take up to
+    90 % while no other client on the IP spends any."""
+    symbols_refresh_s: float = Field(default=600.0, ge=0)
+    """With ``all_symbols``: how often exchangeInfo is read again for listed and delisted symbols (0: never)."""
     writer: WriterOptions = WriterOptions()
     stream: StreamOptions = StreamOptions()
 
@@ -87,7 +94,7 @@ class Collector:
     def __init__(self, config: CollectorConfig, settings: InfluxSettings) -> None:
         self.config = config
         self.settings = settings
-        self.rest = BinanceRest(config.rest_url)
+        self.rest = BinanceRest(config.rest_url, budget=WeightBudget.share(config.rest_weight_share))
         self.decoder = FrameDecoder()
         self.symbols: list[str] = []
         self.pipeline = TradePipeline([], rejected=self.decoder.malformed)
@@ -95,6 +102,11 @@ class Collector:
         self.writer: ChunkWriter | None = None
         self.endpoints: Endpoints | None = None
         self.shards: list[Shard] = []
+        self._shard_tasks: list[asyncio.Task[None]] = []
+        self._leaving: set[str] = set()
+        """Symbols no longer TRADING, unsubscribed once their last trade is stored."""
+        self._listed_ms = 0
+        """When the symbol list was last read (exchangeInfo): a symbol TRADING since is collected from then on."""
         self.spool: Spool | None = None
         self.repairer = Repairer(lambda: self.pipeline, self.rest, self._flush_chunk)
         self.stats.repair_waits = self.repairer.waiting
@@ -115,6 +127,7 @@ class Collector:
 
     async def resolve_symbols(self) -> list[str]:
         """The symbols to collect: the configured ones, or every trading spot symbol."""
+        self._listed_ms = int(time.time() * 1000)
         if self.config.all_symbols:
             return await self.rest.trading_symbols()
         return sorted({s.upper() for s in self.config.symbols})
@@ -145,7 +158,7 @@ class Collector:
             extra={"symbols": len(self.symbols), "connections": len(self.shards), "bucket": self.settings.bucket},
         )
         gc.freeze()  # the start-up's objects (modules, settings, clients) are never garbage: stop rescanning them
-        tasks = [self.supervisor.start(f"shard_{shard.index}", shard.run) for shard in self.shards]
+        self._shard_tasks = [self.supervisor.start(f"shard_{shard.index}", shard.run) for shard in self.shards]
         self.watchdog = Watchdog(self.shards, lambda: self.pipeline, self.rest, self.stats, self._reading_paused)
         for name, task in (
             ("housekeeping", self._housekeeping),
@@ -155,12 +168,17 @@ class Collector:
             ("replayer", self._replay),
             ("watchdog", self.watchdog.run),
             ("influxdb_wait", self._resume_late),
+            *(
+                [("symbol_refresh", self._refresh_symbols)]
+                if self.config.all_symbols and self.config.symbols_refresh_s
+                else []
+            ),
         ):
             self.supervisor.start(name, lambda task=task: task(stop))  # type: ignore[misc]
         await stop.wait()
         log.info("collector stopping")
         await asyncio.gather(*(shard.stop() for shard in self.shards))
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*self._shard_tasks, return_exceptions=True)
         await self.supervisor.stop()
         await self._shutdown()
         if self.fatal is not None:
@@ -224,23 +242,84 @@ class Collector:
 
     def _make_shards(self) -> list[Shard]:
         size = self.config.streams_per_connection
-        groups = [self.symbols[i : i + size] for i in range(0, len(self.symbols), size)]
-        limiter = AttemptLimiter()
-        assert self.writer is not None
+        self._limiter = AttemptLimiter()
         return [
-            Shard(
-                index,
-                group,
-                self.handle_frame,
-                self.stats,
-                limiter,
-                self.config.stream,
-                self.writer.wait_for_room,
-                self.pipeline.catch_up,
-                self.config.ws_url,
-            )
-            for index, group in enumerate(groups)
+            self._shard(index, self.symbols[i : i + size]) for index, i in enumerate(range(0, len(self.symbols), size))
         ]
+
+    def _shard(self, index: int, symbols: list[str]) -> Shard:
+        assert self.writer is not None
+        return Shard(
+            index,
+            symbols,
+            self.handle_frame,
+            self.stats,
+            self._limiter,
+            self.config.stream,
+            self.writer.wait_for_room,
+            self.pipeline.catch_up,
+            self.config.ws_url,
+        )
+
+    async def _refresh_symbols(self, stop: asyncio.Event) -> None:
+        """Every ``symbols_refresh_s``, follow exchangeInfo: subscribe newly TRADING symbols from their first
+        trade on, and catch up then unsubscribe the ones that left TRADING (END_OF_DAY, HALT, BREAK,
+        CANCEL_ONLY, or delisted); one that comes back is caught up from its last stored trade."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.config.symbols_refresh_s)
+                return
+            try:
+                since_ms, listed_ms = self._listed_ms - LISTING_MARGIN_MS, int(time.time() * 1000)
+                statuses = await self.rest.symbol_statuses()
+                self._listed_ms = listed_ms
+                trading = {s for s, status in statuses.items() if status == binance.STATUS_TRADING}
+                for symbol in sorted(trading - set(self.symbols)):
+                    await self._subscribe_new(symbol, since_ms)
+            except RestError as e:
+                log.warning("symbol refresh failed", extra={"error": str(e)})
+                continue
+            for symbol in sorted(set(self.symbols) - trading - self._leaving):
+                log.info("symbol left TRADING", extra={"symbol": symbol, "status": statuses.get(symbol, "delisted")})
+                self._leaving.add(symbol)
+                self.pipeline.catch_up([symbol])
+            self._leaving -= trading
+
+    async def _subscribe_new(self, symbol: str, since_ms: int) -> None:
+        """Collect ``symbol`` (newly TRADING) from its first trade since ``since_ms`` (the previous look at the
+        list, before which it was not trading: a new listing's first trade), or from its last one taken."""
+        if symbol in self.pipeline.states:
+            self.pipeline.catch_up([symbol])
+        else:
+            first = await self.rest.first_id_at(symbol, since_ms)
+            self.pipeline.add_symbol(symbol)
+            self.stats.symbols = self.pipeline.states
+            if first is not None:
+                self.pipeline.resume_after(symbol, first - 1)
+        self.symbols.append(symbol)
+        shard = next((s for s in self.shards if len(s.symbols) < self.config.streams_per_connection), None)
+        if shard is None:
+            shard = self._shard(len(self.shards), [symbol])
+            self.shards.append(shard)
+            self.stats.connections_total = len(self.shards)
+            self._shard_tasks.append(self.supervisor.start(f"shard_{shard.index}", shard.run))
+        else:
+            shard.add([symbol])
+        log.info("symbol subscribed", extra={"symbol": symbol, "shard": shard.index})
+
+    def _unsubscribe_done(self) -> None:
+        """Unsubscribe the symbols that left TRADING once every one of their trades is stored."""
+        marks = self.watermarks()
+        for symbol in sorted(self._leaving):
+            state = self.pipeline.states[symbol]
+            if state.needs_repair() or (state.last_id is not None and marks.get(symbol) != state.last_id):
+                continue
+            self._leaving.discard(symbol)
+            self.symbols.remove(symbol)
+            for shard in self.shards:
+                if symbol in shard.symbols:
+                    shard.remove([symbol])
+            log.info("symbol unsubscribed", extra={"symbol": symbol, "last_id": state.last_id})
 
     def handle_frame(self, frame: bytes) -> bool:
         """The hot path: decode one frame, add its trade; False for a server shutdown notice."""
@@ -326,6 +405,8 @@ class Collector:
         while not stop.is_set():
             await asyncio.sleep(CHECKPOINT_INTERVAL_S)
             await asyncio.to_thread(self._save_checkpoint)
+            if self._leaving:
+                self._unsubscribe_done()
 
     async def _health_writer(self, stop: asyncio.Event) -> None:
         """Write the health point every health interval (and let five malformed frames be logged again)."""
@@ -360,6 +441,7 @@ class Collector:
             self.stats.spool_bytes = self.spool.size_bytes()
             self.stats.spool_full = self.spool.full
         self.stats.ids_unrepairable = self.repairer.unrepairable
+        self.stats.streams_unsubscribed = sum(shard.unconfirmed for shard in self.shards)
 
     async def _replay(self, stop: asyncio.Event) -> None:
         """Replay the spool into InfluxDB in order, with backoff while InfluxDB still refuses."""
@@ -402,6 +484,7 @@ class Collector:
             "tasks_failing": failing,
             "spool_bytes": s.spool_bytes,
             "last_write_lag_s": round(s.last_write_lag_s, 3),
+            "streams_unsubscribed": sum(shard.unconfirmed for shard in self.shards),
         }
         ok = (
             s.connections_up >= s.connections_total > 0
@@ -410,6 +493,7 @@ class Collector:
             and not s.connections_stalled
             and not failing
             and oldest_gap_age_s <= self.config.gap_alarm_s
+            and not details["streams_unsubscribed"]
         )
         return ok, details
 

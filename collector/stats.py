@@ -38,6 +38,8 @@ class Stats:
     reconnects: Counter[str] = field(default_factory=Counter)
     connections_up: int = 0
     connections_total: int = 0
+    streams_unsubscribed: int = 0
+    """Streams of open connections that LIST_SUBSCRIPTIONS has not confirmed yet."""
     gaps_found: int = 0
     ids_unrepairable: int = 0
     repair_waits: dict[str, float] = field(default_factory=dict)
@@ -156,6 +158,11 @@ class StatsCollector(Collector):
         yield GaugeMetricFamily("pricecap_spool_full", "1 while the spool refuses writes (alarm)", value=s.spool_full)
         yield GaugeMetricFamily("pricecap_connections_up", "Open stream connections", value=s.connections_up)
         yield GaugeMetricFamily("pricecap_connections", "Stream connections wanted", value=s.connections_total)
+        yield GaugeMetricFamily(
+            "pricecap_streams_unsubscribed",
+            "Streams not confirmed subscribed on their connection",
+            value=s.streams_unsubscribed,
+        )
         yield GaugeMetricFamily("pricecap_pending_trades", "Trades handed to the writer, unconfirmed", value=s.pending)
 
 

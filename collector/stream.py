@@ -9,17 +9,25 @@ its data stops is found by the data watchdog (``collector/watchdog.py``), which 
 connection opened *before* the old one is closed (the pipeline drops the trades both deliver). After any
 other reconnection, ``on_reconnect`` tells the pipeline that trades of the shard's symbols may have gone by
 unseen, and the repairer catches them up from REST.
+
+Streams whose combined-stream URL would pass Binance's ~8,000 characters (a shard of more than about 550
+symbols), and symbols added or removed while the connection is open (``--all-symbols`` refreshes), are
+SUBSCRIBEd/UNSUBSCRIBEd with control messages, at most :data:`CONTROL_MESSAGES_PER_S` a second (Binance closes a
+connection over 5 incoming messages a second, pongs included), until ``LIST_SUBSCRIPTIONS`` shows exactly the
+shard's streams.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 
+import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
@@ -32,6 +40,11 @@ log = logging.getLogger(__name__)
 FrameHandler = Callable[[bytes], bool]
 """Takes one frame; returns False when the server announced a shutdown (the connection is replaced)."""
 HANDOVER_CAUSES = frozenset({"server_shutdown", "lifetime"})
+CONTROL_MESSAGES_PER_S = 2
+"""Our SUBSCRIBE/UNSUBSCRIBE/LIST_SUBSCRIPTIONS pace: with the pongs and keepalive pings, well within 5 a second."""
+STREAMS_PER_MESSAGE = 200
+CONTROL_ANSWER_TIMEOUT_S = 10.0
+_COMBINED_FRAME = b'{"stream"'
 
 
 @dataclass(frozen=True)
@@ -62,8 +75,14 @@ class Shard:
         base_url: str,
     ) -> None:
         self.index = index
-        self.symbols = symbols
-        self.url = binance.combined_stream_url(base_url, symbols)
+        self.symbols = list(symbols)
+        self.unconfirmed = 0
+        """Streams of the shard that ``LIST_SUBSCRIPTIONS`` has not shown yet on the open connection."""
+        self._base_url = base_url
+        self._watchers: set[asyncio.Event] = set()
+        """One per open connection: set when its subscriptions may differ from the shard's streams."""
+        self._answers: dict[int, asyncio.Future[object]] = {}
+        self._ids = itertools.count(1)
         self._on_reconnect = on_reconnect
         self._handle = handle
         self._stats = stats
@@ -101,7 +120,8 @@ class Shard:
             if cause and cause not in HANDOVER_CAUSES:
                 self._on_reconnect(self.symbols)
             first_frame = asyncio.Event()
-            reader = self._spawn(self._read(ws, first_frame))
+            subscriber = self._spawn(self._keep_subscribed(ws))
+            reader = self._spawn(self._read(ws, first_frame, subscriber))
             if retiring is not None:
                 self._spawn(self._retire(retiring, first_frame))
             handover = asyncio.create_task(self._handover.wait())
@@ -124,12 +144,26 @@ class Shard:
         task.add_done_callback(self._tasks.discard)
         return task
 
+    def add(self, symbols: list[str]) -> None:
+        """Receive ``symbols`` too (subscribed on the open connection)."""
+        self.symbols += [s for s in symbols if s not in self.symbols]
+        for changed in self._watchers:
+            changed.set()
+
+    def remove(self, symbols: list[str]) -> None:
+        """Stop receiving ``symbols`` (unsubscribed on the open connection)."""
+        self.symbols = [s for s in self.symbols if s not in symbols]
+        for changed in self._watchers:
+            changed.set()
+
     async def _open(self, cause: str) -> ClientConnection:
         while (wait := self._limiter.wait_s(time.monotonic())) > 0:
             await self._sleep(wait)
         self._limiter.record(time.monotonic())
+        url, rest = binance.url_and_rest(self._base_url, self.symbols)
+        self.unconfirmed = len(rest)
         ws = await connect(
-            self.url,
+            url,
             compression=None,
             ping_interval=self._options.ping_interval_s,
             ping_timeout=self._options.ping_timeout_s,
@@ -146,7 +180,9 @@ class Shard:
         log.info("stream connected", extra={"shard": self.index, "after": cause or "start"})
         return ws
 
-    async def _read(self, ws: ClientConnection, first_frame: asyncio.Event) -> str:
+    async def _read(
+        self, ws: ClientConnection, first_frame: asyncio.Event, subscriber: asyncio.Task[str | None]
+    ) -> str:
         """Read until the connection ends; return why. Asks for a replacement when the server says so."""
         deadline = time.monotonic() + self._options.lifetime_s
         handle, room = self._handle, self._room
@@ -157,7 +193,9 @@ class Shard:
             while True:
                 self.frames += 1
                 await room()
-                if not handle(frame) and not self._handover.is_set():
+                if not frame.startswith(_COMBINED_FRAME) and self._answered(frame):
+                    pass
+                elif not handle(frame) and not self._handover.is_set():
                     self._ask_handover("server_shutdown")
                 if time.monotonic() > deadline:
                     deadline = float("inf")
@@ -171,6 +209,7 @@ class Shard:
             await ws.close()  # the frame handler failed: leave no connection open and unread
             raise
         finally:
+            subscriber.cancel()
             if ws in self._connections:
                 self._connections.discard(ws)
                 if not self._connections:
@@ -178,6 +217,71 @@ class Shard:
                 self._stats.connections_up -= 1
                 self._backoff.disconnected(time.monotonic())
         return cause
+
+    def _answered(self, frame: bytes) -> bool:
+        """True when ``frame`` answers one of this shard's control messages (flat or nested error forms)."""
+        with contextlib.suppress(orjson.JSONDecodeError):
+            answer = orjson.loads(frame)
+            request_id = answer.get("id") if isinstance(answer, dict) else None
+            if isinstance(request_id, int) and (waiting := self._answers.pop(request_id, None)) is not None:
+                error = answer.get("error", answer if "code" in answer else None)
+                if not waiting.done():
+                    waiting.set_result(ControlError(str(error)) if error is not None else answer.get("result"))
+                return True
+        return False
+
+    async def _keep_subscribed(self, ws: ClientConnection) -> None:
+        """While ``ws`` is open (the reader cancels this when it closes): make its subscriptions the shard's
+        streams, at the start and whenever the shard's symbols change."""
+        changed = asyncio.Event()
+        changed.set()
+        self._watchers.add(changed)
+        try:
+            with contextlib.suppress(ConnectionClosed):
+                while True:
+                    await changed.wait()
+                    changed.clear()
+                    if not await self._reconcile(ws, changed):
+                        await asyncio.sleep(CONTROL_ANSWER_TIMEOUT_S)  # not confirmed: try again in a while
+                        changed.set()
+        finally:
+            self._watchers.discard(changed)
+
+    async def _reconcile(self, ws: ClientConnection, changed: asyncio.Event) -> bool:
+        """Ask for the open subscriptions, SUBSCRIBE the missing streams and UNSUBSCRIBE the extra ones, then
+        ask again; True when the server confirms exactly the shard's streams."""
+        wanted = {binance.trade_stream(s) for s in self.symbols}
+        listed = await self._ask(ws, binance.METHOD_LIST_SUBSCRIPTIONS)
+        if not isinstance(listed, list):
+            log.warning("stream subscriptions not listed", extra={"shard": self.index, "answer": str(listed)})
+            return False
+        missing, extra = sorted(wanted - set(listed)), sorted(set(listed) - wanted)
+        self.unconfirmed = len(missing)
+        if not missing and not extra:
+            return True
+        for method, streams in ((binance.METHOD_UNSUBSCRIBE, extra), (binance.METHOD_SUBSCRIBE, missing)):
+            for i in range(0, len(streams), STREAMS_PER_MESSAGE):
+                answer = await self._ask(ws, method, streams[i : i + STREAMS_PER_MESSAGE])
+                if isinstance(answer, ControlError):
+                    log.warning("stream subscription refused", extra={"shard": self.index, "error": str(answer)})
+        log.info("stream subscriptions sent", extra={"shard": self.index, "added": len(missing), "removed": len(extra)})
+        changed.set()  # confirm with LIST_SUBSCRIPTIONS
+        return True
+
+    async def _ask(self, ws: ClientConnection, method: str, params: list[str] | None = None) -> object:
+        """Send one control message at the paced rate; its answer (a :class:`ControlError` for an error)."""
+        await asyncio.sleep(1 / CONTROL_MESSAGES_PER_S)
+        request_id = next(self._ids)
+        answer = self._answers[request_id] = asyncio.get_running_loop().create_future()
+        message: dict[str, object] = {"method": method, "id": request_id}
+        if params is not None:
+            message["params"] = params
+        await ws.send(orjson.dumps(message).decode())
+        try:
+            return await asyncio.wait_for(answer, CONTROL_ANSWER_TIMEOUT_S)
+        except TimeoutError:
+            self._answers.pop(request_id, None)
+            return ControlError(f"no answer to {method} in {CONTROL_ANSWER_TIMEOUT_S} s")
 
     def _ask_handover(self, cause: str) -> None:
         log.info("stream handover", extra={"shard": self.index, "cause": cause})
@@ -204,6 +308,10 @@ class Shard:
         """Stop reading: close every connection of this shard."""
         self._stopping.set()
         await asyncio.gather(*(ws.close() for ws in list(self._connections)), return_exceptions=True)
+
+
+class ControlError(str):
+    """The server's error answer to a control message (or the lack of one), as text."""
 
 
 def _ping_timeout(error: ConnectionClosed) -> bool:

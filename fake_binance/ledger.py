@@ -40,6 +40,8 @@ class Market:
 
     symbol: str
     first_id: int
+    status: str = "TRADING"
+    """As exchangeInfo lists it: TRADING, END_OF_DAY, HALT, BREAK or CANCEL_ONLY; only a TRADING market trades."""
     price_cents: int = 9_700_000
     step_cents: int = 50
     rng: random.Random = field(default_factory=lambda: random.Random(42))
@@ -89,6 +91,15 @@ class Ledger:
         for symbol, cents in (prices_cents or {}).items():
             self.markets[symbol].price_cents = cents
             self.markets[symbol].step_cents = max(1, cents // 200_000)
+
+    def list_symbol(self, symbol: str, first_id: int = 1) -> Market:
+        """List a new market (TRADING) while the exchange runs."""
+        market = self.markets[symbol] = Market(symbol, first_id, rng=random.Random(symbol))
+        return market
+
+    def trading(self) -> list[Market]:
+        """The markets that trade now."""
+        return [m for m in self.markets.values() if m.status == "TRADING"]
 
     def ids(self, symbol: str) -> list[int]:
         """Every trade id of ``symbol`` made so far."""

@@ -24,6 +24,7 @@ class RestApi:
 
     ``weight_limit`` per minute (6,000 as on Binance); over it, 429 with ``Retry-After``; a request during the
     Retry-After period earns a 418. ``force_429(n)`` makes the next ``n`` requests answer 429 (for tests).
+    With ``data_api`` it plays ``data-api.binance.vision``: no historicalTrades (404).
 
     Faults of Binance's front end and database: ``html_errors(every)`` answers every Nth request with an
     HTML error page (403 and 502 in turn by default), ``html_stretch(seconds)`` answers every request with
@@ -31,8 +32,17 @@ class RestApi:
     every trades endpoint, as the slow "Data Source: Database" lags the stream.
     """
 
-    def __init__(self, ledger: Ledger, extra_symbols: int = 0, weight_limit: int = binance.REQUEST_WEIGHT_PER_MINUTE):
+    def __init__(
+        self,
+        ledger: Ledger,
+        extra_symbols: int = 0,
+        weight_limit: int = binance.REQUEST_WEIGHT_PER_MINUTE,
+        data_api: bool = False,
+    ) -> None:
         self.ledger = ledger
+        self.data_api = data_api
+        self.weight_spent = 0
+        """Request weight spent since the start, all minutes."""
         self.extra_symbols = [f"SYM{i:04d}USDT" for i in range(extra_symbols)]
         self.weight_limit = weight_limit
         self.retry_after_s = 1
@@ -82,7 +92,9 @@ class RestApi:
             return page
         if int(now // 60) != self._minute:
             self._minute, self._used = int(now // 60), 0
-        self._used += binance.WEIGHTS.get(path, 1)
+        weight = binance.WEIGHTS.get(path, 1)
+        self._used += weight
+        self.weight_spent += weight
         if self._forced_429 > 0 or self._used > self.weight_limit:
             self._forced_429 = max(0, self._forced_429 - 1)
             self._blocked_until = now + self.retry_after_s - 0.05 if self._forced_429 == 0 else 0.0
@@ -92,9 +104,10 @@ class RestApi:
             binance.HISTORICAL_TRADES_PATH: self._historical_trades,
             binance.RECENT_TRADES_PATH: self._recent_trades,
             binance.AGG_TRADES_PATH: self._agg_trades,
+            binance.TICKER_24H_PATH: self._tickers,
         }
         handler = handlers.get(path)
-        if handler is None:
+        if handler is None or (self.data_api and path in binance.DATA_API_PATHS_MISSING):
             return 404, {}, _error(-1, "Not found.")
         try:
             return 200, {}, orjson.dumps(handler(query))
@@ -125,23 +138,35 @@ class RestApi:
             raise _BadRequest(-1121, "Invalid symbol.")
         return market
 
-    def _exchange_info(self, _query: dict[str, str]) -> Any:
-        symbols = [*self.ledger.markets, *self.extra_symbols]
+    def _exchange_info(self, query: dict[str, str]) -> Any:
+        statuses = {s: m.status for s, m in self.ledger.markets.items()}
+        statuses.update(dict.fromkeys(self.extra_symbols, binance.STATUS_TRADING))
+        wanted = query.get("symbolStatus")
         return {
             "timezone": "UTC",
             "serverTime": int(time.time() * 1000),
             "symbols": [
                 {
                     "symbol": s,
-                    "status": "TRADING",
+                    "status": status,
                     "baseAsset": s[:-4],
                     "quoteAsset": s[-4:],
                     "permissionSets": [["SPOT"]],
                     "filters": SYMBOL_FILTERS,
                 }
-                for s in symbols
+                for s, status in statuses.items()
+                if wanted is None or status == wanted
             ],
         }
+
+    def _tickers(self, _query: dict[str, str]) -> Any:
+        """Every symbol's 24-hour ticker, reduced to the trade-id fields (the fake's history is under 24 h)."""
+        now_ms = int(time.time() * 1000)
+        return [
+            {"symbol": m.symbol, "firstId": m.first_id if m.times else -1, "lastId": m.next_id - 1 if m.times else -1,
+             "count": len(m.times), "closeTime": now_ms}
+            for m in self.ledger.markets.values()
+        ]  # fmt: skip
 
     def _historical_trades(self, query: dict[str, str]) -> Any:
         market = self._market(query)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
+from functools import cached_property
 
 MALFORMED_FRAMES = (
     b"{not json",
@@ -33,7 +35,33 @@ class Scenario:
     malformed_every: int = 0
     skip: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     agg_trades: bool = False
+    skew: float = 0.0
+
+    @cached_property
+    def _rng(self) -> random.Random:
+        return random.Random(7)
+
+    def pick(self, made: int, markets: int) -> int:
+        """The index of the market that makes trade number ``made``, among ``markets`` trading ones."""
+        if self.skew <= 0:
+            return made % markets
+        weights = _rank_weights(markets, self.skew)
+        return self._rng.choices(range(markets), cum_weights=weights)[0]
 
     def skipped(self, symbol: str, trade_id: int) -> bool:
         """True when the stream must not carry this trade."""
         return any(first <= trade_id <= last for first, last in self.skip.get(symbol, ()))
+
+
+_WEIGHTS: dict[tuple[int, float], list[float]] = {}
+
+
+def _rank_weights(markets: int, skew: float) -> list[float]:
+    """Cumulative weights ``1 / rank ** skew`` for ranks 1..markets (cached)."""
+    if (markets, skew) not in _WEIGHTS:
+        total, cumulative = 0.0, []
+        for rank in range(1, markets + 1):
+            total += 1 / rank**skew
+            cumulative.append(total)
+        _WEIGHTS[markets, skew] = cumulative
+    return _WEIGHTS[markets, skew]

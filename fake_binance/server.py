@@ -120,9 +120,10 @@ class FakeBinance:
         pong_timeout_s: float = 60.0,
         extra_symbols: int = 0,
         prices_cents: Mapping[str, int] | None = None,
+        data_api: bool = False,
     ) -> None:
         self.ledger = Ledger(symbols, first_id, prices_cents)
-        self.rest = RestApi(self.ledger, extra_symbols)
+        self.rest = RestApi(self.ledger, extra_symbols, data_api=data_api)
         self.subscribers: set[Subscriber] = set()
         self.connections_made = 0
         self.aggregates_made = 0
@@ -136,6 +137,7 @@ class FakeBinance:
         """Send control errors nested, ``{"error": {"code", "msg"}, "id"}``, as the live server has been seen to."""
         self.sent_at: list[tuple[int, float]] = []
         """(trades made so far, wall time) after each tick went out: for latency measurements."""
+        self._refuse_until = 0.0
 
     @property
     def ws_url(self) -> str:
@@ -216,18 +218,18 @@ class FakeBinance:
         With ``scenario.agg_trades`` an aggregate goes out once the next trade of its symbol ends it (the last
         ones with the last tick), as Binance publishes one when the taker order is done.
         """
-        markets = list(self.ledger.markets.values())
         per_tick = max(1, round(scenario.rate * 0.005))
         made = burst_left = burst_ms = 0
         open_aggregates: dict[str, list[Trade]] = {}
         while made < scenario.count:
             outgoing: dict[str, list[bytes]] = {}
             now_ms = int(time.time() * 1000)
+            markets = self.ledger.trading()  # markets are listed and halted while trading goes on
             for _ in range(min(per_tick, scenario.count - made)):
                 made += 1
                 if scenario.burst_every and made % scenario.burst_every == 0:
                     burst_left, burst_ms = scenario.burst_size, now_ms
-                market = markets[0] if burst_left else markets[made % len(markets)]
+                market = markets[0] if burst_left else markets[scenario.pick(made, len(markets))]
                 trade = market.make(burst_ms if burst_left else now_ms)
                 burst_left = max(0, burst_left - 1)
                 stream = binance.trade_stream(trade.symbol)
@@ -278,8 +280,10 @@ class FakeBinance:
                 frames.extend(outgoing.get(stream, ()))
             sub.push(frames)
 
-    def drop_connections(self) -> None:
-        """Cut every connection at once, mid-stream, without a close frame."""
+    def drop_connections(self, refuse_for_s: float = 0.0) -> None:
+        """Cut every connection at once, mid-stream, without a close frame; new connections are refused (HTTP
+        503) for ``refuse_for_s``, as during a network blip."""
+        self._refuse_until = time.monotonic() + refuse_for_s
         for sub in list(self.subscribers):
             sub.ws.transport.abort()
 
@@ -327,6 +331,10 @@ class FakeBinance:
             response.headers["Content-Length"] = str(len(body))
             return response
         if url.path == binance.COMBINED_STREAM_PATH:
+            if time.monotonic() < self._refuse_until:
+                return connection.respond(503, "unavailable\n")
+            if len(request.path) > binance.MAX_STREAM_URL_CHARS:
+                return connection.respond(414, "URI too long\n")
             streams = dict(urllib.parse.parse_qsl(url.query)).get("streams", "")
             if len(streams.split("/")) > binance.MAX_STREAMS_PER_CONNECTION:
                 return connection.respond(400, "too many streams\n")
@@ -382,6 +390,8 @@ def control_answer(sub: Subscriber, message: str | bytes, markets: set[str]) -> 
     if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
         return {"code": 1, "msg": "Invalid value type: expected array of strings", "id": rid}
     if method == "SUBSCRIBE":
+        if len(sub.streams | set(params)) > binance.MAX_STREAMS_PER_CONNECTION:
+            return {"code": 2, "msg": "Invalid request: too many streams", "id": rid}
         sub.streams |= known_streams(params, markets)
     elif method == "UNSUBSCRIBE":
         sub.streams -= set(params)

@@ -47,11 +47,12 @@ SUB_MS_SLOTS = 1_000_000
 """Trade ids modulo this number give the sub-millisecond nanoseconds of a trade's timestamp."""
 
 _DECIMAL = re.compile(r"(?!0*\.?0*$)[0-9]{1,20}(?:\.[0-9]{1,20})?").fullmatch
-_SYMBOL = re.compile(r"[A-Z0-9]{1,32}").fullmatch
+_SYMBOL = re.compile(r"[^\W_]{1,32}").fullmatch
+"""Letters and digits of any script: since 2025-12 Binance symbol names may be Unicode."""
 
 
 def checked_symbol(text: str) -> str:
-    """A symbol in Binance's form (upper case letters and digits); lower case is accepted."""
+    """A symbol in Binance's form (letters and digits, Unicode ones too); lower case is accepted."""
     symbol = text.strip().upper()
     if not _SYMBOL(symbol):
         raise UnknownSymbolError(f"{text!r} is not a symbol: use letters and digits, e.g. BTCUSDT")

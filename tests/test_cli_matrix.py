@@ -60,6 +60,7 @@ KIND_OF_NAME = {
     "lookback": "duration",
     "retention": "duration",
     "repair_window": "duration",
+    "symbols_refresh": "duration",
     "every": "window",
     "tz": "zone",
     "symbol": "symbol",

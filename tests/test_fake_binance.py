@@ -140,3 +140,42 @@ def test_exchange_info_lists_price_and_lot_filters() -> None:
     assert status == 200
     assert [f["filterType"] for f in symbol["filters"]] == ["PRICE_FILTER", "LOT_SIZE"]
     assert symbol["filters"][0]["tickSize"] == "0.01000000"
+
+
+async def test_an_over_long_stream_url_is_refused_and_subscribe_respects_1024(fake: FakeBinance) -> None:
+    symbols = [f"S{i:04d}USDT" for i in range(600)]
+    with pytest.raises(Exception, match=r"HTTP 414"):
+        await connect(binance.combined_stream_url(fake.ws_url, symbols))
+    async with connect(binance.combined_stream_url(fake.ws_url, ["BTCUSDT"])) as ws:
+        too_many = [binance.trade_stream(s) for s in (f"X{i:04d}USDT" for i in range(1_024))]
+        await ws.send(orjson.dumps({"method": "SUBSCRIBE", "params": too_many, "id": 7}).decode())
+        assert orjson.loads(await ws.recv())["code"] == 2
+
+
+def test_data_api_mode_serves_no_historical_trades_and_statuses_are_listed() -> None:
+    exchange = FakeBinance(["BTCUSDT", "ETHUSDT"])
+    exchange.ledger.markets["ETHUSDT"].status = "HALT"
+    data_api = RestApi(exchange.ledger, data_api=True)
+    assert data_api.answer(binance.HISTORICAL_TRADES_PATH, {"symbol": "BTCUSDT"})[0] == 404
+    assert data_api.answer(binance.AGG_TRADES_PATH, {"symbol": "BTCUSDT"})[0] == 200
+    everything = orjson.loads(data_api.answer(binance.EXCHANGE_INFO_PATH, {})[2])["symbols"]
+    trading = orjson.loads(data_api.answer(binance.EXCHANGE_INFO_PATH, {"symbolStatus": "TRADING"})[2])["symbols"]
+    assert {s["symbol"]: s["status"] for s in everything} == {"BTCUSDT": "TRADING", "ETHUSDT": "HALT"}
+    assert [s["symbol"] for s in trading] == ["BTCUSDT"]
+    assert [m.symbol for m in exchange.ledger.trading()] == ["BTCUSDT"]
+
+
+async def test_every_symbol_status_is_read_and_an_unknown_one_is_said(caplog: pytest.LogCaptureFixture) -> None:
+    symbols = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT", "币安人生USDT"]
+    async with FakeBinance(symbols) as exchange:
+        for symbol, status in zip(
+            symbols[1:], ["END_OF_DAY", "HALT", "BREAK", "CANCEL_ONLY", "PRE_TRADING"], strict=True
+        ):
+            exchange.ledger.markets[symbol].status = status
+        rest = BinanceRest(exchange.rest_url)
+        statuses = await rest.symbol_statuses()
+        trading = await rest.trading_symbols()
+        rest.close()
+    assert statuses["币安人生USDT"] == "PRE_TRADING"
+    assert trading == ["BTCUSDT"]
+    assert [r.getMessage() for r in caplog.records].count("unknown symbol status in exchangeInfo") == 2

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from influxdb_client.client.write_api import SYNCHRONOUS
 
+from collector.archive import ArchiveError, symbol_of
+from collector.rest import BinanceRest
 from fake_binance import FakeBinance
 from pricecap import model
 from pricecap.errors import ExitCode
@@ -112,6 +114,30 @@ async def test_backfill_fetches_exactly_the_range_from_rest(settings: InfluxSett
         assert again.returncode == 0, again.stderr
         assert stored_ids(settings, "SOLUSDT") == market.ids(), "a wider run adds the rest, once"
         assert fake.rest.status_counts.get(418, 0) == 0
+
+
+async def test_backfill_from_a_source_without_historical_trades_says_what_it_cannot_have(
+    settings: InfluxSettings,
+) -> None:
+    async with FakeBinance(["SOLUSDT"], first_id=900, data_api=True) as fake:
+        market = fake.ledger.markets["SOLUSDT"]
+        market.step_cents = 0  # one price: trades of one millisecond and side aggregate
+        start_ms = 1_763_000_000_000
+        for i in range(4_500):
+            market.make(start_ms + i * 10 - (i % 4 == 1) * 10)
+        rest = BinanceRest(fake.rest_url)
+        aggregates = await rest.agg_trades("SOLUSDT", start_ms=start_ms)
+        while len(aggregates) % 1_000 == 0:
+            aggregates += await rest.agg_trades("SOLUSDT", from_agg=aggregates[-1].a + 1)
+        rest.close()
+        newest = market.next_id - 1_000
+        lost = {i for a in aggregates if a.f < a.l for i in range(a.f, a.l + 1) if i < newest}
+        args = ["backfill", "--symbol", "SOLUSDT", "--rest-url", fake.rest_url]
+        window = ["--from", str(start_ms), "--to", str(start_ms + 45_000)]
+        result = await asyncio.to_thread(pricecap, *args, *window, env=environment_of(settings))
+    assert result.returncode == 0, result.stderr
+    assert lost and f"{len(lost):,} trade ids are not available" in result.stderr
+    assert stored_ids(settings, "SOLUSDT") == sorted(set(market.ids()) - lost)
 
 
 def candles_stored(settings: InfluxSettings, interval: str) -> dict[tuple[str, int], dict[str, float]]:
@@ -280,3 +306,10 @@ def test_candles_from_the_rollups_equal_raw_with_a_hole_and_after_its_repair(
         points, start_ns, stop_ns, "1h", "UTC"
     )
     assert next(c for c in got if c.start_ns == hole_hour).high == 99999.5, "the repaired top comes from raw trades"
+
+
+def test_archive_names_may_carry_unicode_symbols() -> None:
+    assert symbol_of(Path("币安人生USDT-trades-2026-01-01.zip")) == "币安人生USDT"
+    assert symbol_of(Path("BTCUSDT-trades-2026-01.csv")) == "BTCUSDT"
+    with pytest.raises(ArchiveError, match="not a Binance trade archive name"):
+        symbol_of(Path("BTC USDT-trades-2026-01-01.zip"))

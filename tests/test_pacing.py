@@ -43,3 +43,22 @@ def test_weight_budget_waits_for_the_next_minute_and_honours_retry_after() -> No
     assert budget.wait_s(25, now + 61) > 0
     budget.block(30, now + 70)
     assert budget.wait_s(1, now + 70) == 30
+
+
+def test_a_repair_backlog_may_take_90_percent_only_while_nobody_else_on_the_ip_spends() -> None:
+    budget = WeightBudget.share(0.5)
+    assert (budget.limit, budget.backlog_limit) == (3_000, 5_400)
+    minute = 600.0 * 60  # a minute boundary on the fake clock
+    budget.spend(3_000)
+    budget.minute = int(minute // 60)
+    assert budget.wait_s(4, minute + 1) > 0, "no backlog: half"
+    budget.backlog = True
+    assert budget.wait_s(4, minute + 1) == 0, "a backlog, nobody else: up to 90 %"
+    budget.observe("3100", minute + 1)  # the server counted 96 more than the collector spent: another client
+    assert budget.wait_s(4, minute + 2) > 0, "someone else spends: back to half"
+    assert budget.wait_s(4, minute + 60) == 0  # a new minute, within half
+    budget.spend(3_000)
+    assert budget.wait_s(4, minute + 61) > 0, "the minute after the other client spent: still half"
+    assert budget.wait_s(4, minute + 120) == 0
+    budget.spend(3_000)
+    assert budget.wait_s(4, minute + 121) == 0, "two quiet minutes later: 90 % again"
