@@ -86,13 +86,8 @@ class Prices:
         instead. Raises UnknownSymbolError or NoDataError when there is no answer.
         """
         request = Request(checked_symbol(symbol), instant_ns(at))
-        values: dict[str, flux.FluxValue] = {
-            "symbol": request.symbol,
-            "stop": flux.Time(_stop_ns(request)),
-            "lookback": timedelta(microseconds=duration_ns(lookback) // 1000),
-            "nearest": nearest,
-        }
-        answer = answers.price(request, [record.values for record in self.runner.run("price_at", values)])
+        rows = self._price_at_rows(request.symbol, _stop_ns(request), duration_ns(lookback), nearest)
+        answer = answers.price(request, rows)
         if answer is None:
             self._require_symbols({request.symbol})
             raise NoDataError(f"no trade of {request.symbol} within {lookback} of {times.format_ns(request.at_ns)}")
@@ -144,9 +139,12 @@ class Prices:
         found, unsure = answers.edges(ranges, rows, first)
         for edge in unsure:  # rare: the millisecond of the answer needs reading whole (see price_at.flux)
             stop = edge.start if first else edge.stop
-            trade = self._price_at_rows(edge.symbol, stop, edge.stop - edge.start, first)
-            if trade is not None:
-                found[edge] = trade
+            side = "after" if first else "before"
+            rows = [
+                r for r in self._price_at_rows(edge.symbol, stop, edge.stop - edge.start, first) if r["side"] == side
+            ]
+            if rows:
+                found[edge] = answers.stored_trade(edge.symbol, rows[0])
         return {(edge.symbol, edge.start if first else edge.stop): trade for edge, trade in found.items()}
 
     def _edge_rows(self, ranges: Sequence[answers.Range], first: bool) -> list[dict[str, Any]]:
@@ -156,17 +154,16 @@ class Prices:
         }
         return [record.values for record in self.runner.run("prices_at", values)]
 
-    def _price_at_rows(self, symbol: str, stop_ns: int, lookback_ns: int, after: bool) -> StoredTrade | None:
-        """One side of price_at.flux for one instant (its ``stop``): the trade before it, or the one after."""
+    def _price_at_rows(self, symbol: str, stop_ns: int, lookback_ns: int, nearest: bool) -> list[dict[str, Any]]:
+        """The rows of price_at.flux for one instant (its ``stop``): the trade before it, and with ``nearest``
+        the one after."""
         values: dict[str, flux.FluxValue] = {
             "symbol": symbol,
             "stop": flux.Time(stop_ns),
             "lookback": timedelta(microseconds=lookback_ns // 1000),
-            "nearest": after,
+            "nearest": nearest,
         }
-        side = "after" if after else "before"
-        rows = [record.values for record in self.runner.run("price_at", values) if record.values["side"] == side]
-        return answers.stored_trade(symbol, rows[0]) if rows else None
+        return [record.values for record in self.runner.run("price_at", values)]
 
     def last(self, symbols: Sequence[str] = ()) -> list[PriceAt]:
         """The last stored trade of each symbol (of every symbol in the bucket when none are given)."""
