@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from pricecap import model
 from queries.models import Candle, Extreme, PriceAt, StoredTrade, Summary
 
 Fill = Literal["previous", "null", "none"]
@@ -52,10 +53,6 @@ class Range:
     stop: int
 
 
-ID_DIGITS = 1_000_000
-"""The timestamp rule puts ``trade_id % ID_DIGITS`` below the millisecond (see pricecap.model)."""
-
-
 def edges(
     ranges: Sequence[Range], rows: Iterable[dict[str, Any]], first: bool
 ) -> tuple[dict[Range, StoredTrade], list[Range]]:
@@ -72,19 +69,20 @@ def edges(
         key = Range(str(row["symbol"]), int(row["start_ns"]), int(row["stop_ns"]))
         if key in wanted:
             by_range.setdefault(key, []).append(row)
-    suspect = 0 if first else ID_DIGITS - 1
+    suspect = 0 if first else model.SUB_MS_SLOTS - 1
     found: dict[Range, StoredTrade] = {}
     unsure: list[Range] = []
     for key, found_rows in by_range.items():
         row = found_rows[0]
-        if len(found_rows) > 1 or any(row[f] is None for f in _FIELDS) or int(row["trade_id"]) % ID_DIGITS == suspect:
+        if (
+            len(found_rows) > 1
+            or any(row[f] is None for f in model.FIELDS)
+            or int(row["trade_id"]) % model.SUB_MS_SLOTS == suspect
+        ):
             unsure.append(key)
         else:
             found[key] = stored_trade(key.symbol, row)
     return found, unsure
-
-
-_FIELDS = ("trade_id", "price", "qty", "buyer_maker")
 
 
 def nearest(request: Request, before: StoredTrade | None, after: StoredTrade | None) -> PriceAt | None:

@@ -112,13 +112,11 @@ class Prices:
         lookback_ns = duration_ns(lookback)
         pairs = iter(instants)
         while block := [Request(checked_symbol(s), instant_ns(at)) for s, at in islice(pairs, BLOCK)]:
-            stops = sorted({(r.symbol, _stop_ns(r)) for r in block})
+            keys = [(r.symbol, _stop_ns(r)) for r in block]
+            stops = sorted(set(keys))
             before = self._edges(stops, lookback_ns, first=False)
             after = self._edges(stops, lookback_ns, first=True) if nearest else {}
-            found = [
-                answers.nearest(r, before.get((r.symbol, _stop_ns(r))), after.get((r.symbol, _stop_ns(r))))
-                for r in block
-            ]
+            found = [answers.nearest(r, before.get(key), after.get(key)) for r, key in zip(block, keys, strict=True)]
             self._require_symbols({r.symbol for r, answer in zip(block, found, strict=True) if answer is None})
             yield from found
 
