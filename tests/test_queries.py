@@ -106,10 +106,13 @@ def mixed_instants(data: dict[str, list[Point]], rng: random.Random, count: int)
     return asked
 
 
+@pytest.mark.parametrize("near_ms", [None, 10])
 @pytest.mark.parametrize("nearest", [False, True])
 def test_price_at_many_instants_equals_the_reference(
-    prices: Prices, data: dict[str, list[Point]], nearest: bool
+    prices: Prices, data: dict[str, list[Point]], nearest: bool, near_ms: int | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    if near_ms is not None:  # most answers lie past the first step: the rest of the look-back finds them
+        monkeypatch.setattr(api, "NEAR_NS", near_ms * MS)
     asked = mixed_instants(data, random.Random(1), 60)
     lookback = timedelta(hours=3)
     answers = prices.prices_at(asked, lookback=lookback, nearest=nearest)
