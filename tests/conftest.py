@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pricecap.influx import connect
-from pricecap.influxd import InfluxdServer, Onboarding, ensure_binary
+from pricecap.influxd import InfluxdServer, Onboarding, ensure_binary, free_port
 from pricecap.settings import InfluxSettings
 
 
@@ -78,3 +78,14 @@ def settings(server_settings: InfluxSettings) -> Iterator[InfluxSettings]:
 def config_file(tmp_path: Path) -> Path:
     """A path for a config file in the test's own folder."""
     return tmp_path / "config.toml"
+
+
+@pytest.fixture
+def own_influxd(tmp_path: Path) -> Iterator[tuple[InfluxdServer, InfluxSettings]]:
+    """An influxd of the test's own, to kill and start again, and the settings of its bucket."""
+    server = InfluxdServer(ensure_binary(), tmp_path / "influxd", free_port())
+    server.start()
+    try:
+        yield server, server.onboard(Onboarding.generate())
+    finally:
+        server.stop()

@@ -163,6 +163,26 @@ def test_a_configured_influxdb_is_used_and_nothing_is_started(settings: InfluxSe
         assert stored_ids(settings, symbol) == ids
 
 
+@pytest.mark.integration
+def test_up_with_the_users_influxdb_down_collects_into_the_spool_until_it_answers(
+    own_influxd: tuple[InfluxdServer, InfluxSettings], tmp_path: Path
+) -> None:
+    server, settings = own_influxd
+    server.stop()
+    token, org = settings.require_credentials()
+    env = {"INFLUXDB_V2_URL": settings.url, "INFLUXDB_V2_TOKEN": token, "INFLUXDB_V2_ORG": org}
+    args = ("--bucket", settings.bucket, "--simulate-ledger", str(tmp_path / "ledger.json"))
+    up = start_up(*args, env=env)
+    time.sleep(8)  # trades are simulated meanwhile; writes to the stopped InfluxDB fail and go to the spool
+    assert up.poll() is None, "an InfluxDB that does not answer yet is not fatal"
+    server.start()
+    wait_for(counts_reach(20, lambda: settings), up)
+    stop(up, signal.SIGINT)
+    assert not StackPaths(default_data_dir()).influxd_dir.exists(), "the user's InfluxDB is used, none started"
+    for symbol, ids in simulated_ids(tmp_path / "ledger.json").items():
+        assert stored_ids(settings, symbol) == ids
+
+
 def test_a_configured_influxdb_that_refuses_the_token_is_one_line_and_starts_nothing(
     settings: InfluxSettings,
 ) -> None:
