@@ -88,8 +88,8 @@ fi
 compgen -G "$(go env GOCACHE)/pkgconfig/*/lib/libflux-*.a" >/dev/null || rm -rf "$(go env GOCACHE)/pkgconfig"
 PKG_CONFIG="$work/bin/pkg-config" RUSTUP_TOOLCHAIN=stable RUSTC_WRAPPER="$work/bin/rustc-caplints" \
   PKG_CONFIG_LOG="$work/pkg-config.log" \
-  go build -tags "$tags" -o "$binary.tmp" github.com/influxdata/influxdb/v2/cmd/influxd
-mv "$binary.tmp" "$binary"
+  go build -tags "$tags" -o "$binary.$$.tmp" github.com/influxdata/influxdb/v2/cmd/influxd
+mv "$binary.$$.tmp" "$binary"  # one name per build: two setups at once each rename their own
 [ -z "$ui" ] || rm -rf "$copy"
 echo "build.sh: built $binary in $(( $(date +%s) - started )) s" >&2
 echo "$binary"

@@ -23,8 +23,8 @@ if [ ! -x "$binary" ]; then
   cd "$here"
   GOTOOLCHAIN=local GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath \
     -ldflags "-s -w -X github.com/docker/compose/v2/internal.Version=$version" \
-    -o "$binary.tmp" github.com/docker/compose/v2/cmd
-  mv "$binary.tmp" "$binary"
+    -o "$binary.$$.tmp" github.com/docker/compose/v2/cmd
+  mv "$binary.$$.tmp" "$binary"  # one name per build: two setups at once each rename their own
   echo "build.sh: built $binary in $(( $(date +%s) - started )) s" >&2
 fi
 
