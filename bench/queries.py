@@ -12,7 +12,8 @@ instants of every market, 1,000 over the ten markets, 10,000 of the busy one ove
 instants streamed through ``iter_prices_at``, high/low over 1 hour, 1 day and 30 days, and candles (24 and
 720 windows of 1 hour, 30 of 1 day). Every answer is checked against the generated trades. ``--reuse DIR``
 keeps the server's data in DIR, so a later run with the same dataset options skips the load (the trades are
-generated again, unwritten, as the ground truth) and, with ``--candles``, the candles once made. Prints Markdown
+generated again, unwritten, as the ground truth) and, with ``--candles``, the candles once made. Beside each
+latency it gives influxd's CPU time per call, which holds on a machine shared with other work. Prints Markdown
 tables; ``--json PATH`` also writes the figures as JSON.
 """
 
@@ -69,13 +70,19 @@ class Result:
     symbol: str
     span: str
     latencies_ms: list[float] = field(default_factory=list)
+    influxd_cpu_ms: list[float] = field(default_factory=list)
+    """influxd's CPU time per call: unlike the latency, it holds while other work shares the machine."""
     answers: int = 0
     wrong: int = 0
     note: str = ""
 
-    def add(self, ms: float, right: list[bool]) -> None:
-        """One timed call and whether each of its answers equals the generated trades."""
+    def add(self, timing: tuple[float, float | None], right: list[bool]) -> None:
+        """One call's latency and influxd CPU time (ms; None where unknown), and whether each of its answers
+        equals the generated trades."""
+        ms, cpu_ms = timing
         self.latencies_ms.append(ms)
+        if cpu_ms is not None:
+            self.influxd_cpu_ms.append(cpu_ms)
         self.answers += len(right)
         self.wrong += right.count(False)
 
@@ -90,6 +97,7 @@ class Result:
             "p50_ms": round(statistics.median(ordered), 1),
             "p99_ms": round(statistics.quantiles(ordered, n=100)[98], 1) if len(ordered) >= 100 else None,
             "max_ms": round(ordered[-1], 1),
+            "influxd_cpu_p50_ms": round(statistics.median(self.influxd_cpu_ms), 1) if self.influxd_cpu_ms else None,
             "answers_right": f"{self.answers - self.wrong}/{self.answers}",
             "note": self.note,
         }
@@ -105,13 +113,25 @@ def timed(call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> tuple[floa
 class Measure:
     """The questions, timed against one connection and checked against the generated histories."""
 
-    def __init__(self, prices: Prices, dataset: Dataset, histories: list[History], seed: int) -> None:
+    def __init__(
+        self, prices: Prices, dataset: Dataset, histories: list[History], seed: int, influxd_pid: int | None
+    ) -> None:
         self.prices = prices
+        self.influxd_pid = influxd_pid
         self.dataset = dataset
         self.histories = {h.symbol: h for h in histories}
         self.busy = histories[0]
         self.stopped = next(h for h in histories if h.market.quiet_days)
         self.rng = random.Random(seed)
+
+    def timed(self, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> tuple[tuple[float, float | None], T]:
+        """:func:`timed`, with influxd's CPU time during the call (ms; None without the server's pid)."""
+        if self.influxd_pid is None:
+            ms, result = timed(call, *args, **kwargs)
+            return (ms, None), result
+        before = cpu_s(self.influxd_pid)
+        ms, result = timed(call, *args, **kwargs)
+        return (ms, (cpu_s(self.influxd_pid) - before) * 1000), result
 
     def instant(self, low_ms: int, high_ms: int) -> int:
         """A random instant in ns in ``[low_ms, high_ms)``."""
@@ -127,9 +147,9 @@ class Measure:
         """``price_at`` at each instant, one round trip each."""
         result = Result(name, history.symbol, span)
         for at in instants:
-            ms, answer = timed(self.answer, history.symbol, at, nearest)
+            timing, answer = self.timed(self.answer, history.symbol, at, nearest)
             index = (history.nearest if nearest else history.last_before)(at, LOOKBACK_NS)
-            result.add(ms, [self.right(history, answer, index)])
+            result.add(timing, [self.right(history, answer, index)])
         return result
 
     def answer(self, symbol: str, at: int, nearest: bool) -> PriceAt | None:
@@ -147,9 +167,9 @@ class Measure:
         low_ms = max(self.dataset.start_ms, END_MS - days * DAY_MS)
         for _ in range(runs):
             pairs = [(self.rng.choice(markets), self.instant(low_ms, END_MS)) for _ in range(size)]
-            ms, answers = timed(self.prices.prices_at, [(h.symbol, at) for h, at in pairs], LOOKBACK)
+            timing, answers = self.timed(self.prices.prices_at, [(h.symbol, at) for h, at in pairs], LOOKBACK)
             result.add(
-                ms,
+                timing,
                 [
                     self.right(h, answer, h.last_before(at, LOOKBACK_NS))
                     for (h, at), answer in zip(pairs, answers, strict=True)
@@ -164,10 +184,13 @@ class Measure:
         pairs = [(self.rng.choice(markets), self.instant(self.dataset.start_ms, END_MS)) for _ in range(size)]
         result = Result("iter_prices_at (streamed)", f"{len(markets)} markets", f"{size:,} instants, one call")
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        started = time.perf_counter()
-        answers = self.prices.iter_prices_at((h.symbol, at) for h, at in pairs)
-        right = [self.right(h, a, h.last_before(at, LOOKBACK_NS)) for (h, at), a in zip(pairs, answers, strict=True)]
-        result.add((time.perf_counter() - started) * 1000, right)
+        timing, right = self.timed(
+            lambda: [
+                self.right(h, a, h.last_before(at, LOOKBACK_NS))
+                for (h, at), a in zip(pairs, self.prices.iter_prices_at((h.symbol, at) for h, at in pairs), strict=True)
+            ]
+        )
+        result.add(timing, right)
         result.note = f"peak RSS grew {(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024:.0f} MiB"
         return result
 
@@ -180,7 +203,7 @@ class Measure:
                 + self.rng.randrange((END_MS - self.dataset.start_ms - span_ms) // HOUR_MS) * HOUR_MS
             )
             start_ns, stop_ns = start_ms * model.NS_PER_MS, (start_ms + span_ms) * model.NS_PER_MS
-            ms, summary = timed(self.prices.high_low, history.symbol, start_ns, stop_ns)
+            timing, summary = self.timed(self.prices.high_low, history.symbol, start_ns, stop_ns)
             trades = history.span(start_ms, start_ms + span_ms)
             ticks = history.ticks[trades.start : trades.stop]
             expected = (
@@ -191,7 +214,8 @@ class Measure:
                 history.price(trades[-1]),
             )
             result.add(
-                ms, [(summary.trades, summary.open, summary.high.price, summary.low.price, summary.close) == expected]
+                timing,
+                [(summary.trades, summary.open, summary.high.price, summary.low.price, summary.close) == expected],
             )
         return result
 
@@ -205,11 +229,11 @@ class Measure:
                 + self.rng.randrange((END_MS - self.dataset.start_ms - span_ms) // DAY_MS) * DAY_MS
             )
             start_ns, stop_ns = start_ms * model.NS_PER_MS, (start_ms + span_ms) * model.NS_PER_MS
-            ms, candles = timed(self.prices.candles, history.symbol, start_ns, stop_ns, every)
+            timing, candles = self.timed(self.prices.candles, history.symbol, start_ns, stop_ns, every)
             trades = history.span(start_ms, start_ms + span_ms)
             ticks = history.ticks[trades.start : trades.stop]
             got = (len(candles), sum(c.trades for c in candles), max(c.high or 0.0 for c in candles))
-            result.add(ms, [got == (windows, len(trades), float(history.price_text(max(ticks))))])
+            result.add(timing, [got == (windows, len(trades), float(history.price_text(max(ticks))))])
         return result
 
     def all(self, instants: int, runs: int, stream: int, batches: tuple[int, int]) -> list[Result]:
@@ -256,11 +280,12 @@ def measure(
     runs: int,
     stream: int,
     batches: tuple[int, int] = (1_000, 10_000),
+    influxd_pid: int | None = None,
 ) -> list[Result]:
     """Every timed question against the settings' bucket (which holds the dataset's trades); ``batches`` are the
     sizes of the ``prices_at`` batches over every market and over the busy one."""
     with Prices(settings) as prices:
-        return Measure(prices, dataset, histories, dataset.seed).all(instants, runs, stream, batches)
+        return Measure(prices, dataset, histories, dataset.seed, influxd_pid).all(instants, runs, stream, batches)
 
 
 def wait_until_counted(settings: InfluxSettings, histories: list[History], timeout_s: float = 600.0) -> float:
@@ -405,7 +430,15 @@ def main() -> None:
             state["load"] = figures
             state_path.write_bytes(orjson.dumps(state, option=orjson.OPT_INDENT_2))
         progress("measuring ...")
-        results = measure(server.settings(server.onboarding), dataset, histories, args.instants, args.runs, args.stream)
+        results = measure(
+            server.settings(server.onboarding),
+            dataset,
+            histories,
+            args.instants,
+            args.runs,
+            args.stream,
+            influxd_pid=server.pid,
+        )
     size = {h.symbol: h.count for h in histories}
     markets = ", ".join(f"{symbol} {count:,}" for symbol, count in size.items())
     print(f"\nDataset: {dataset.trades:,} trades over {dataset.days} days ({markets}); {os.cpu_count()} cores")

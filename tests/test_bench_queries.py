@@ -9,6 +9,7 @@ import pytest
 
 from bench.queries import measure, wait_until_counted
 from bench.trades import Dataset, load
+from pricecap.influxd import InfluxdServer
 from pricecap.settings import InfluxSettings
 
 
@@ -23,14 +24,16 @@ def test_same_seed_same_history() -> None:
 
 
 @pytest.mark.integration
-def test_answers_equal_the_generated_trades(settings: InfluxSettings) -> None:
+def test_answers_equal_the_generated_trades(settings: InfluxSettings, influxd: InfluxdServer) -> None:
     dataset = Dataset(trades=20_000)
     histories = dataset.histories()
     loaded = load(settings, dataset, histories, batch=3_000, writers=2)
     assert loaded.trades == 20_000
     wait_until_counted(settings, histories, timeout_s=60)
 
-    results = measure(settings, dataset, histories, instants=30, runs=2, stream=200, batches=(50, 100))
+    results = measure(
+        settings, dataset, histories, instants=30, runs=2, stream=200, batches=(50, 100), influxd_pid=influxd.pid
+    )
 
     assert {r.query for r in results} >= {
         "price_at",
@@ -43,3 +46,4 @@ def test_answers_equal_the_generated_trades(settings: InfluxSettings) -> None:
     for result in results:
         assert result.answers > 0, result.query
         assert result.wrong == 0, result.row()
+        assert len(result.influxd_cpu_ms) == len(result.latencies_ms), result.query
