@@ -30,12 +30,14 @@ from grafana.panels import (
 )
 
 LAST_PRICE_LOOKBACK: Final = "30d"
+CANDLE_BUCKET: Final = '${bucket:json} + "_candles"'
+"""The candles bucket of ``pricecap setup`` for the selected bucket (queries.rollup.candle_bucket, as Flux)."""
 VARIABLES: Final = (textbox("bucket", "Bucket", "trades"), constant("exchange", "binance"))
 
 
 def market() -> Json:
     """Candles, price, volume, trade rate, high/low and last price: one row of them per selected symbol."""
-    candles = target("candle_series")
+    candles = target("candle_series", {"candleBucket": CANDLE_BUCKET})
     last_price = target("price_at", {"lookback": LAST_PRICE_LOOKBACK, "nearest": "false"})
     panels: list[Item] = [
         row("$symbol", 0, repeat="symbol"),
@@ -68,7 +70,9 @@ def market() -> Json:
             Grid(5, 1, 19, 10),
             [candles],
             "Open, high, low, close and volume per window; the window follows the zoom (Grafana's interval, "
-            "v.windowPeriod). Windows align to UTC (queries/candle_series.flux).",
+            "v.windowPeriod). Windows align to UTC. Windows of whole minutes come from the 1-minute or 1-hour "
+            "roll-ups of pricecap setup where they provably hold every trade of the window, from raw trades "
+            "elsewhere: the same candles either way (queries/candle_series.flux, column source).",
         )
         .mode(candles_model.VizDisplayMode.CANDLES_VOLUME)
         .candle_style(candles_model.CandleStyle.CANDLES)
