@@ -40,7 +40,7 @@ STOP_NS = (T0 + 180_000) * MS
 EPOCH = datetime.fromtimestamp(0, UTC)
 INTERVAL = timedelta(minutes=1)
 INSTANCE = "collector-1"
-VARIABLES = {"exchange": model.EXCHANGE_BINANCE, "symbol": "BTCUSDT"}
+VARIABLES = {"exchange": model.EXCHANGE_BINANCE, "symbol": "BTCUSDT", "health_interval": "10s"}
 PANEL_KINDS = {"row", "timeseries", "candlestick", "stat", "table"}
 PROVISIONING = build.PROVISIONING
 GRAFANA_SERVER_MACRO = re.compile(r"\b[a-zA-Z]+\.(?:bucket|defaultBucket|organization)\b").search
@@ -318,8 +318,13 @@ def per_window(values: list[float]) -> Callable[[list[Row]], None]:
 
 def expect_collectors(rows: list[Row]) -> None:
     (row,) = rows
-    assert row["instance"] == INSTANCE and row["_time"] == START + timedelta(seconds=170)
+    assert row["instance"] == INSTANCE and row["last_seen"] == START + timedelta(seconds=170)
+    assert (row["shard"], row["state"], row["age_s"]) == ("0/1", "up", 10.0), "no shard tag: the one shard"
     assert (row["written"], row["healthy"], row["spool_bytes"]) == (1700.0, 1.0, 17_000.0)
+
+
+def expect_shards(rows: list[Row]) -> None:
+    assert rows == [{"shard": "0/1", "copies": 1, "up": 1, "instances": INSTANCE, "state": "ok"}]
 
 
 EXPECTED: dict[str, Callable[[list[Row]], None]] = {
@@ -330,6 +335,7 @@ EXPECTED: dict[str, Callable[[list[Row]], None]] = {
     "Volume": expect_candles,
     "Trades per second": expect_candles,
     "Collectors": expect_collectors,
+    "Shards": expect_shards,
     "Trades written per second": per_window([10.0] * 3),
     "Write lag": per_window([0.5, 1.1, 1.7]),
     "Reconnects per minute": per_window([6.0] * 3),
@@ -487,3 +493,48 @@ def test_candle_panels_over_the_rollups_equal_raw_trades(rolled_up: InfluxSettin
     assert [r["source"] for r in rows] == expected
     if selection.interval % timedelta(minutes=1) == timedelta(0) and selection.start_ns != HOLE[0]:
         assert {"candles", "trades"} <= set(expected), "both kinds of window are tested"
+
+
+# The state of each shard: two shards of two copies each.
+def copy_lines(shard: str, instance: str, age_s: int, healthy: int) -> list[str]:
+    """Health points of one copy every 10 s for 5 minutes, the last one ``age_s`` before STOP."""
+    return [
+        f"collector_health,instance={instance},shard={shard} healthy={healthy}i,written={1_000 - k}i,pending=0i "
+        f"{STOP_NS - (age_s + 10 * k) * 10**9}"
+        for k in range(30)
+    ]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(("age_s", "healthy"), [(31, 1), (5, 0)], ids=["stale", "unhealthy"])
+def test_shards_panel_marks_the_shard_whose_every_copy_is_down(
+    server_settings: InfluxSettings, age_s: int, healthy: int
+) -> None:
+    """Shard 0/2 has one copy up and one silent for 2 minutes; shard 1/2 has a copy silent for 31 s (more than 3
+    intervals of 10 s) or unhealthy, and one silent for an hour; an instance of before shards is up."""
+    lines = [
+        *copy_lines("0/2", "a", 3, 1),
+        *copy_lines("0/2", "b", 120, 1),
+        *copy_lines("1/2", "c", age_s, healthy),
+        *copy_lines("1/2", "d", 3_600, 1),
+        *[line.replace(",shard=0/2", "") for line in copy_lines("0/2", "old", 30, 1)],
+    ]
+    with bucket_with(server_settings, f"grafana-shards-{uuid.uuid4().hex[:8]}", []) as settings:
+        with connect(settings) as client:
+            client.write_api(write_options=SYNCHRONOUS).write(settings.bucket, settings.org, "\n".join(lines))
+        (shards,) = query_panels()["Shards"]["targets"]
+        (collectors,) = query_panels()["Collectors"]["targets"]
+        assert run(settings, shards["query"]) == [
+            {"shard": "0/1", "copies": 1, "up": 1, "instances": "old", "state": "ok"},
+            {"shard": "0/2", "copies": 2, "up": 1, "instances": "a, b", "state": "degraded"},
+            {"shard": "1/2", "copies": 2, "up": 0, "instances": "c, d", "state": "down"},
+        ]
+        rows = run(settings, collectors["query"])
+    assert [(r["instance"], r["shard"], r["state"], r["age_s"]) for r in rows] == [
+        ("old", "0/1", "up", 30.0),
+        ("a", "0/2", "up", 3.0),
+        ("b", "0/2", "stale", 120.0),
+        ("c", "1/2", "stale" if healthy else "unhealthy", float(age_s)),
+        ("d", "1/2", "stale", 3_600.0),
+    ]
+    assert {r["last_seen"] for r in rows if r["instance"] == "d"} == {at_ns(STOP_NS - 3_600 * 10**9)}
