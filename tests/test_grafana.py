@@ -1,7 +1,7 @@
 """The provisioned Grafana dashboards: generated from queries/, valid dashboard JSON, and every panel's Flux,
 with Grafana's variables substituted as Grafana substitutes them, answering right on the real influxd.
 
-No Grafana runs here (see the README, Grafana): the substitution below does what Grafana does. Template
+No Grafana runs here (see the README, Grafana): grafana.flux.as_sent does what Grafana does. Template
 variables are replaced in the browser (``${symbol:json}`` becomes ``"BTCUSDT"``, one value per repeated row),
 then Grafana's server replaces ``v.timeRangeStart`` and ``v.timeRangeStop`` with RFC 3339 times and
 ``v.windowPeriod`` with the interval as Go prints a duration (``1m0s``).
@@ -23,7 +23,7 @@ from influxdb_client.client.write_api import SYNCHRONOUS
 
 from grafana import build
 from grafana.dashboards import DASHBOARDS
-from grafana.flux import GRAFANA_PARAMS, panel_flux, source_of
+from grafana.flux import GRAFANA_PARAMS, as_sent, go_duration, panel_flux, source_of
 from pricecap import flux, model
 from pricecap.influx import connect
 from pricecap.settings import InfluxSettings
@@ -98,17 +98,6 @@ def market(server_settings: InfluxSettings) -> Iterator[InfluxSettings]:
         yield settings
 
 
-def go_duration(duration: timedelta) -> str:
-    """A whole number of seconds as Go's time.Duration prints it (Grafana's v.windowPeriod): 1m0s, 1h0m0s, 10s."""
-    seconds = int(duration.total_seconds())
-    assert duration == timedelta(seconds=seconds) and seconds > 0, "only whole seconds are needed here"
-    hours, rest = divmod(seconds, 3600)
-    minutes, seconds = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes}m{seconds}s"
-    return f"{minutes}m{seconds}s" if minutes else f"{seconds}s"
-
-
 class Selection(NamedTuple):
     """What Grafana puts in a panel's query: the selected range [start_ns, stop_ns) and its interval."""
 
@@ -117,26 +106,12 @@ class Selection(NamedTuple):
     interval: timedelta = INTERVAL
 
 
-def as_grafana_sends(query: str, variables: dict[str, str], selection: Selection) -> str:
-    """The panel's Flux after Grafana's substitutions, for the selected range and interval."""
-    text = re.sub(r"\$\{(\w+):json\}", lambda m: json.dumps(variables[m.group(1)]), query)
-    assert "$" not in text, text
-    macros = {
-        "v.timeRangeStart": flux.Time(selection.start_ns).rfc3339(),
-        "v.timeRangeStop": flux.Time(selection.stop_ns).rfc3339(),
-        "v.windowPeriod": go_duration(selection.interval),
-    }
-    for macro, value in macros.items():
-        text = text.replace(macro, value)
-    return text
-
-
 def run(settings: InfluxSettings, query: str, selection: Selection | None = None) -> list[Row]:
     """Every row the query answers, without the result and table columns."""
     variables = {**VARIABLES, "bucket": settings.bucket}
     with connect(settings) as client:
         records = client.query_api().query_stream(
-            as_grafana_sends(query, variables, selection or Selection()), org=settings.org
+            as_sent(query, variables, *(selection or Selection())), org=settings.org
         )
         return [{k: v for k, v in r.values.items() if k not in ("result", "table")} for r in records]
 
