@@ -24,6 +24,7 @@ stopNs = int(v: params.stop)
 minuteNs = int(v: 1m)
 hourly = everyNs % int(v: 1h) == 0
 grainNs = if hourly then int(v: 1h) else minuteNs
+interval = if hourly then "1h" else "1m"
 
 // The whole candles inside the range: only those may stand for raw trades of the same windows.
 fromNs = startNs + (grainNs - startNs % grainNs) % grainNs
@@ -77,9 +78,9 @@ candles = (field, fn) =>
         |> range(start: time(v: fromNs), stop: time(v: toNs))
         |> filter(
             fn: (r) =>
-                r._measurement == "candles" and r.interval == (if hourly then "1h" else "1m")
+                r._measurement == "candles" and r.interval == interval and r.exchange == params.exchange
                     and
-                    r.exchange == params.exchange and r.symbol == params.symbol and r._field == field,
+                    r.symbol == params.symbol and r._field == field,
         )
         |> perWindow(fn: fn)
         |> named(name: field)
