@@ -85,41 +85,42 @@ candles = (field, fn) =>
         |> perWindow(fn: fn)
         |> named(name: field)
 
-// Every window of the range: its raw trade count (0 when empty) and, where candles are, their aggregates.
-windows = () =>
-    union(
-        tables: [
-            raw(start: params.start, stop: params.stop, field: "trade_id")
-                |> perWindow(fn: count, createEmpty: true)
-                |> named(name: "raw"),
-            candles(field: "open", fn: first),
-            candles(field: "high", fn: max),
-            candles(field: "low", fn: min),
-            candles(field: "close", fn: last),
-            candles(field: "volume", fn: sum),
-            candles(field: "trades", fn: sum),
-        ],
-    )
-        |> wide()
-        |> map(
-            fn: (r) =>
-                ({r with proven:
-                        r.raw > 0.0 and exists r.trades and r.trades == r.raw and exists r.open and exists r.high
-                            and
-                            exists r.low and exists r.close and exists r.volume,
-                }),
-        )
-        |> sort(columns: ["key"])
+// The candle aggregates of each window that candles are in.
+candleSeries = () =>
+    [
+        candles(field: "open", fn: first),
+        candles(field: "high", fn: max),
+        candles(field: "low", fn: min),
+        candles(field: "close", fn: last),
+        candles(field: "volume", fn: sum),
+        candles(field: "trades", fn: sum),
+    ]
 
-// The windows the candles prove, and the raw trades of every run of other windows: a run is the windows with
-// trades between two proven windows (empty windows inside it cost nothing to read).
+// The windows the candles prove, and the raw trades of every run of other windows. A run is the windows between
+// two proven windows that hold raw trades or candles (empty windows inside it cost nothing to read). The raw
+// counts are read once: the proven windows are then the candle windows in no run.
 mixed = () => {
-    all = windows()
     spans =
-        all
+        union(
+            tables:
+                array.concat(
+                    arr: [raw(start: params.start, stop: params.stop, field: "trade_id") |> perWindow(fn: count) |> named(name: "raw")],
+                    v: candleSeries(),
+                ),
+        )
+            |> wide()
+            |> map(
+                fn: (r) =>
+                    ({r with proven:
+                            exists r.raw and exists r.trades and r.trades == r.raw and exists r.open and exists r.high
+                                and
+                                exists r.low and exists r.close and exists r.volume,
+                    }),
+            )
             |> map(fn: (r) => ({r with proofs: if r.proven then 1 else 0}))
+            |> sort(columns: ["key"])
             |> cumulativeSum(columns: ["proofs"])
-            |> filter(fn: (r) => not r.proven and r.raw > 0.0)
+            |> filter(fn: (r) => not r.proven)
             |> group(columns: ["proofs"])
             |> reduce(
                 identity: {lo: stopNs, hi: startNs - everyNs},
@@ -132,26 +133,30 @@ mixed = () => {
             |> map(fn: (r) => ({span: string(v: r.lo) + " " + string(v: r.hi + everyNs)}))
             |> group()
             |> findColumn(fn: (key) => true, column: "span")
-    runs =
+    bounds =
         array.map(
             arr: spans,
             fn: (x) => {
                 ends = strings.split(v: x, t: " ")
-                lo = int(v: ends[0])
-                hi = int(v: ends[1])
 
-                return
-                    fromTrades(
-                        start: time(v: if lo > startNs then lo else startNs),
-                        stop: time(v: if hi < stopNs then hi else stopNs),
-                    )
+                return {lo: int(v: ends[0]), hi: int(v: ends[1])}
             },
         )
+    inRun = (key) => length(arr: array.filter(arr: bounds, fn: (x) => x.lo <= key and key < x.hi)) > 0
     proven =
-        all
-            |> filter(fn: (r) => r.proven)
-            |> drop(columns: ["raw", "proven"])
+        union(tables: candleSeries())
+            |> wide()
+            |> filter(fn: (r) => not inRun(key: r.key))
             |> map(fn: (r) => ({r with source: "candles"}))
+    runs =
+        array.map(
+            arr: bounds,
+            fn: (x) =>
+                fromTrades(
+                    start: time(v: if x.lo > startNs then x.lo else startNs),
+                    stop: time(v: if x.hi < stopNs then x.hi else stopNs),
+                ),
+        )
 
     return if length(arr: runs) == 0 then proven else union(tables: array.concat(arr: [proven], v: runs))
 }
