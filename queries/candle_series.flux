@@ -36,15 +36,8 @@ haveCandles =
         > 0
 useCandles = everyNs % minuteNs == 0 and toNs > fromNs and haveCandles
 
-// The start of the window that holds instant t (ns): windows of a fixed length are aligned to the epoch.
-keyOf = (t) => int(v: t) - int(v: t) % everyNs
-
-named = (tables=<-, name) =>
-    tables |> map(fn: (r) => ({key: keyOf(t: r._time), name: name, value: float(v: r._value)}))
-
 // One aggregate per window; aggregateWindow keeps one table, which InfluxDB pushes down into its storage engine.
-perWindow = (tables=<-, fn, createEmpty=false) =>
-    tables |> aggregateWindow(every: params.every, fn: fn, timeSrc: "_start", createEmpty: createEmpty)
+perWindow = (tables=<-, fn) => tables |> aggregateWindow(every: params.every, fn: fn, timeSrc: "_start", createEmpty: false)
 
 raw = (start, stop, field) =>
     from(bucket: params.bucket)
@@ -56,7 +49,11 @@ raw = (start, stop, field) =>
                     r._field == field,
         )
 
-wide = (tables=<-) => tables |> group() |> pivot(rowKey: ["key"], columnKey: ["name"], valueColumn: "value")
+// One row per window (_time: its start, clipped to the range) with a column per aggregate (named by _field; all
+// floats, so that the tables can be merged).
+wide = (tables=<-) => tables |> group() |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")
+
+named = (tables=<-, name) => tables |> set(key: "_field", value: name)
 
 // The candles of the windows of [start, stop) from raw trades, one row per window that holds trades.
 fromTrades = (start, stop) =>
@@ -67,11 +64,11 @@ fromTrades = (start, stop) =>
             raw(start: start, stop: stop, field: "price") |> perWindow(fn: min) |> named(name: "low"),
             raw(start: start, stop: stop, field: "price") |> perWindow(fn: last) |> named(name: "close"),
             raw(start: start, stop: stop, field: "qty") |> perWindow(fn: sum) |> named(name: "volume"),
-            raw(start: start, stop: stop, field: "trade_id") |> perWindow(fn: count) |> named(name: "trades"),
+            raw(start: start, stop: stop, field: "trade_id") |> perWindow(fn: count) |> toFloat() |> named(name: "trades"),
         ],
     )
         |> wide()
-        |> map(fn: (r) => ({r with source: "trades"}))
+        |> set(key: "source", value: "trades")
 
 candles = (field, fn) =>
     from(bucket: params.candleBucket)
@@ -83,7 +80,6 @@ candles = (field, fn) =>
                     r.symbol == params.symbol and r._field == field,
         )
         |> perWindow(fn: fn)
-        |> named(name: field)
 
 // The candle aggregates of each window that candles are in.
 candleSeries = () =>
@@ -93,7 +89,7 @@ candleSeries = () =>
         candles(field: "low", fn: min),
         candles(field: "close", fn: last),
         candles(field: "volume", fn: sum),
-        candles(field: "trades", fn: sum),
+        candles(field: "trades", fn: sum) |> toFloat(),
     ]
 
 // The windows the candles prove, and the raw trades of every run of other windows. A run is the windows between
@@ -104,21 +100,26 @@ mixed = () => {
         union(
             tables:
                 array.concat(
-                    arr: [raw(start: params.start, stop: params.stop, field: "trade_id") |> perWindow(fn: count) |> named(name: "raw")],
+                    arr: [raw(start: params.start, stop: params.stop, field: "trade_id") |> perWindow(fn: count) |> toFloat() |> named(name: "raw")],
                     v: candleSeries(),
                 ),
         )
             |> wide()
             |> map(
-                fn: (r) =>
-                    ({r with proven:
-                            exists r.raw and exists r.trades and r.trades == r.raw and exists r.open and exists r.high
-                                and
-                                exists r.low and exists r.close and exists r.volume,
-                    }),
+                fn: (r) => {
+                    proven =
+                        exists r.raw and exists r.trades and r.trades == r.raw and exists r.open and exists r.high
+                            and
+                            exists r.low and exists r.close and exists r.volume
+
+                    // key: the window's start (windows of a fixed length are aligned to the epoch)
+                    return {r with proven: proven,
+                        proofs: if proven then 1 else 0,
+                        key: int(v: r._time) - int(v: r._time) % everyNs,
+                    }
+                },
             )
-            |> map(fn: (r) => ({r with proofs: if r.proven then 1 else 0}))
-            |> sort(columns: ["key"])
+            |> sort(columns: ["_time"])
             |> cumulativeSum(columns: ["proofs"])
             |> filter(fn: (r) => not r.proven)
             |> group(columns: ["proofs"])
@@ -142,12 +143,27 @@ mixed = () => {
                 return {lo: int(v: ends[0]), hi: int(v: ends[1])}
             },
         )
-    inRun = (key) => length(arr: array.filter(arr: bounds, fn: (x) => x.lo <= key and key < x.hi)) > 0
+    candleRows = union(tables: candleSeries()) |> wide() |> set(key: "source", value: "candles")
+
+    // Marks at the start (inside 1) and end (inside 0) of each run, carried forward over the candle rows: a
+    // candle row is proven when no run is open at its time.
+    starts = array.map(arr: bounds, fn: (x) => ({_time: time(v: x.lo), mark: "0", inside: 1.0}))
+    ends = array.map(arr: bounds, fn: (x) => ({_time: time(v: x.hi), mark: "0", inside: 0.0}))
     proven =
-        union(tables: candleSeries())
-            |> wide()
-            |> filter(fn: (r) => not inRun(key: r.key))
-            |> map(fn: (r) => ({r with source: "candles"}))
+        if length(arr: bounds) == 0 then
+            candleRows
+        else
+            union(
+                tables: [
+                    candleRows |> set(key: "mark", value: "1"),
+                    array.from(rows: array.concat(arr: starts, v: ends)),
+                ],
+            )
+                |> group()
+                |> sort(columns: ["_time", "mark"])
+                |> fill(column: "inside", usePrevious: true)
+                |> filter(fn: (r) => r.mark == "1" and (not exists r.inside or r.inside == 0.0))
+                |> drop(columns: ["mark", "inside"])
     runs =
         array.map(
             arr: bounds,
@@ -163,15 +179,17 @@ mixed = () => {
 
 series = if useCandles then mixed() else fromTrades(start: params.start, stop: params.stop)
 
+// A window ends at the next multiple of params.every, or at the end of the range.
 series
     |> group()
     |> map(
         fn: (r) => {
-            first = if r.key > startNs then r.key else startNs
-            last = if r.key + everyNs < stopNs then r.key + everyNs else stopNs
+            first = int(v: r._time)
+            next = first - first % everyNs + everyNs
+            last = if next < stopNs then next else stopNs
 
             return {
-                _time: time(v: first),
+                _time: r._time,
                 open: r.open,
                 high: r.high,
                 low: r.low,
