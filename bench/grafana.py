@@ -65,14 +65,15 @@ def same_candles(through: list[dict[str, Any]], raw: list[dict[str, Any]]) -> bo
     return True
 
 
-def measure(settings: InfluxSettings, symbol: str, days: int, runs: int) -> list[dict[str, object]]:
-    """Every interval's figures, through the roll-ups and from raw trades."""
+def measure(settings: InfluxSettings, symbol: str, end_ms: int, days: int, runs: int) -> list[dict[str, object]]:
+    """Every interval's figures for a view of ``days`` that ends at ``end_ms``, through the roll-ups and from raw
+    trades."""
     query = candles_query()
     results: list[dict[str, object]] = []
     for interval in (*INTERVALS, BELOW_A_MINUTE):
         span_days = days if interval in INTERVALS else 1
-        start_ns = (END_MS - span_days * DAY_MS + 17_000) * model.NS_PER_MS
-        stop_ns = END_MS * model.NS_PER_MS
+        start_ns = (end_ms - span_days * DAY_MS + 17_000) * model.NS_PER_MS
+        stop_ns = end_ms * model.NS_PER_MS
         answers: dict[str, list[dict[str, Any]]] = {}
         timed: dict[str, list[float]] = {}
         for way, bucket_suffix in (("roll-ups", "_candles"), ("raw trades", NO_CANDLES)):
@@ -118,7 +119,7 @@ def main() -> None:
     with InfluxdServer(ensure_binary(), args.reuse / "influxd") as server:
         server.onboarding = Onboarding(**state["onboarding"])
         settings = server.settings(server.onboarding).model_copy(update={"timeout_ms": 600_000})
-        results = measure(settings, MARKETS[0].symbol, args.days, args.runs)
+        results = measure(settings, MARKETS[0].symbol, END_MS, args.days, args.runs)
     print(f"\nCandle panels, {MARKETS[0].symbol}, the view ending at the dataset's end\n" + table(results))
     if args.json:
         args.json.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))

@@ -21,6 +21,7 @@ import pytest
 import yaml
 from influxdb_client.client.write_api import SYNCHRONOUS
 
+from bench import grafana as bench_grafana
 from grafana import build
 from grafana.dashboards import DASHBOARDS
 from grafana.flux import GRAFANA_PARAMS, as_sent, go_duration, panel_flux, source_of
@@ -468,6 +469,23 @@ def test_candle_panels_over_the_rollups_equal_raw_trades(rolled_up: InfluxSettin
     assert [r["source"] for r in rows] == expected
     if selection.interval % timedelta(minutes=1) == timedelta(0) and selection.start_ns != HOLE[0]:
         assert {"candles", "trades"} <= set(expected), "both kinds of window are tested"
+
+
+@pytest.mark.integration
+def test_the_grafana_benchmark_times_both_ways_and_they_agree(rolled_up: InfluxSettings) -> None:
+    """bench.grafana on the roll-ups above (one day ending after the last trade): its raw way reads no candle."""
+    results = bench_grafana.measure(rolled_up, "BTCUSDT", T0 + 5 * 3_600_000, days=1, runs=1)
+    assert [(r["interval"], r["read from"]) for r in results] == [
+        (go_duration(i), way) for i in (*bench_grafana.INTERVALS, bench_grafana.BELOW_A_MINUTE) for way in WAYS
+    ]
+    for r in results:
+        assert r["windows"] and r["same candles"] in (True, "-")
+        assert r["sources"] == (
+            "candles, trades" if r["read from"] == "roll-ups" and r["interval"] != "30s" else "trades"
+        )
+
+
+WAYS = ("roll-ups", "raw trades")
 
 
 # The state of each shard: two shards of two copies each.
