@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from datetime import timedelta
 from itertools import dropwhile
 from typing import Final
 
+from pricecap import flux
 from queries.runner import flux_text
 
 GRAFANA_PARAMS: Final[Mapping[str, str]] = {
@@ -58,3 +60,33 @@ def source_of(query: str) -> str:
     if not first.startswith(SOURCE_PREFIX) or not first.endswith(".flux"):
         raise ValueError(f"not a panel query made by grafana.flux: {first!r}")
     return first.removeprefix(SOURCE_PREFIX).removesuffix(".flux")
+
+
+def go_duration(duration: timedelta) -> str:
+    """A whole number of seconds as Go's time.Duration prints it (Grafana's v.windowPeriod): 1m0s, 1h0m0s, 10s."""
+    seconds = int(duration.total_seconds())
+    if duration != timedelta(seconds=seconds) or seconds <= 0:
+        raise ValueError(f"not a whole, positive number of seconds: {duration}")
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes}m{seconds}s"
+    return f"{minutes}m{seconds}s" if minutes else f"{seconds}s"
+
+
+def as_sent(query: str, variables: Mapping[str, str], start_ns: int, stop_ns: int, interval: timedelta) -> str:
+    """A panel's Flux as Grafana sends it to InfluxDB (no Grafana runs in tests and benchmarks): template variables
+    replaced in the browser (``${symbol:json}`` becomes ``"BTCUSDT"``), then by Grafana's server
+    ``v.timeRangeStart`` and ``v.timeRangeStop`` with RFC 3339 times and ``v.windowPeriod`` with the interval as
+    Go prints a duration."""
+    text = re.sub(r"\$\{(\w+):json\}", lambda m: json.dumps(variables[m.group(1)]), query)
+    if "$" in text:
+        raise ValueError(f"a variable of the query is neither given nor written ${{name:json}}: {text}")
+    macros = {
+        "v.timeRangeStart": flux.Time(start_ns).rfc3339(),
+        "v.timeRangeStop": flux.Time(stop_ns).rfc3339(),
+        "v.windowPeriod": go_duration(interval),
+    }
+    for macro, value in macros.items():
+        text = text.replace(macro, value)
+    return text
