@@ -6,6 +6,7 @@ import asyncio
 import ipaddress
 import logging
 import signal
+import socket
 import sys
 import urllib.parse
 from pathlib import Path
@@ -21,13 +22,16 @@ from pricecap.options import (
     PORT_OR_OFF,
     POSITIVE,
     SECONDS,
+    SHARD,
     FiniteRange,
     checked_host,
+    checked_instance,
     influx_options,
     symbols_option,
     url_checker,
 )
 from pricecap.settings import InfluxSettings
+from pricecap.shards import Shard
 from pricecap.times import parse_duration
 
 if TYPE_CHECKING:
@@ -57,6 +61,22 @@ source_option = click.option(
 @click.command("collect")
 @symbols_option("A spot symbol, e.g. BTCUSDT (repeatable).")
 @click.option("--all-symbols", is_flag=True, help="Every TRADING spot symbol, from exchangeInfo.")
+@click.option(
+    "--shard",
+    type=SHARD,
+    default="0/1",
+    envvar="PRICECAP_SHARD",
+    show_default="0/1, every symbol",
+    help="Collect shard K of N (0 <= K < N): a stable share of the symbols, by a hash of each [env PRICECAP_SHARD].",
+)
+@click.option(
+    "--instance",
+    envvar="PRICECAP_INSTANCE",
+    default=socket.gethostname,
+    show_default="the host name",
+    callback=checked_instance,
+    help="This collector's name in its health points and metrics; each copy needs its own [env PRICECAP_INSTANCE].",
+)
 @source_option
 @click.option(
     "--ws-url",
@@ -166,6 +186,8 @@ def collect(
     settings: InfluxSettings,
     symbols: tuple[str, ...],
     all_symbols: bool,
+    shard: Shard,
+    instance: str,
     source: str,
     ws_url: str | None,
     rest_url: str | None,
@@ -209,6 +231,8 @@ def collect(
     config = CollectorConfig(
         symbols=symbols,
         all_symbols=all_symbols,
+        shard=shard,
+        instance=instance,
         ws_url=ws_url or binance.WS_BASE_URLS[source],
         rest_url=rest_url or binance.REST_BASE_URLS[source],
         streams_per_connection=streams_per_connection,

@@ -321,7 +321,8 @@ class FakeBinance:
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         url = urllib.parse.urlsplit(request.path)
         if url.path.startswith("/api/"):
-            status, headers, body = self.rest.answer(url.path, dict(urllib.parse.parse_qsl(url.query)))
+            query = dict(urllib.parse.parse_qsl(url.query))
+            status, headers, body = self.rest.answer(url.path, query, str(connection.remote_address[0]))
             response = connection.respond(status, "")
             response.body = body
             response.headers["Content-Type"] = headers.pop("Content-Type", "application/json")
