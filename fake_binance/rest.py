@@ -40,8 +40,9 @@ class RestApi:
 
     Faults of Binance's front end and database: ``html_errors(every)`` answers every Nth request with an
     HTML error page (403 and 502 in turn by default), ``html_stretch(seconds)`` answers every request with
-    one for a while, and ``lag_s`` hides the trades made in the last ``lag_s`` seconds (by trade time) from
-    every trades endpoint, as the slow "Data Source: Database" lags the stream.
+    one for a while, ``latency_s`` delays every answer, and ``lag_s`` hides the trades made in the last
+    ``lag_s`` seconds (by trade time) from every trades endpoint, as the slow "Data Source: Database" lags
+    the stream.
     """
 
     def __init__(
@@ -63,6 +64,9 @@ class RestApi:
         self.status_counts: dict[int, int] = {}
         self._forced_429 = 0
         self.lag_s = 0.0
+        self.latency_s = 0.0
+        """Seconds each answer takes to go out (the weight counts on arrival): Binance's trade endpoints take
+        tens to hundreds of milliseconds, so a client has several requests in flight."""
         self.restricted = False
         """Answer every request with 451, as Binance does for a restricted location."""
         self._html_every = 0
