@@ -169,7 +169,8 @@ source_option = click.option(
     show_default=True,
     type=FiniteRange(min=0, max=1, min_open=True),
     help="Share of the IP's REST weight (6,000/min) to spend; a repair backlog may take up to 0.9 while "
-    "nothing else on the IP spends any.",
+    "nothing else on the IP spends any. Whatever the shares, the IP's total (X-MBX-USED-WEIGHT-1M) is kept "
+    "within 95 %.",
 )
 @click.option(
     "--symbols-refresh",
@@ -216,6 +217,10 @@ def collect(
     """Capture every trade of the given symbols into InfluxDB until Ctrl-C or SIGTERM."""
     if bool(symbols) == all_symbols:
         raise click.UsageError("give --symbol at least once, or --all-symbols")
+    if symbols and not shard.select(list(symbols)):
+        raise click.UsageError(
+            f"--shard {shard} takes none of the {len(symbols)} symbols given: give more, or fewer shards"
+        )
     without_numpy()
     # Imported here, after without_numpy(): these are the modules that import influxdb_client.
     from collector.service import Collector, CollectorConfig

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from bench.harness import stored_count, stored_ids_by_symbol
+from collector.service import Collector
 from fake_binance import FakeBinance, Scenario
 from pricecap import flux, model
 from pricecap.influx import connect
@@ -23,6 +24,7 @@ from pricecap.settings import InfluxSettings
 from pricecap.shards import Shard
 from queries.api import Prices
 from tests.helpers import stored_trades
+from tests.test_collector import config
 from tests.test_faults import CollectorProcess
 
 pytestmark = pytest.mark.integration
@@ -263,3 +265,29 @@ def query_answers(fake: FakeBinance, settings: InfluxSettings) -> list[object]:
             span = (last - first) // RANGES
             answers += [prices.high_low(symbol, first + i * span, first + (i + 1) * span) for i in range(RANGES)]
     return answers
+
+
+async def test_two_shards_split_the_symbols_listed_while_they_run(settings: InfluxSettings) -> None:
+    """--all-symbols with --symbols-refresh: each new listing goes to exactly one of the shards."""
+    async with FakeBinance([f"OLD{i}USDT" for i in range(4)], first_id=1_000) as fake:
+        shards = [
+            Collector(config(fake, symbols=(), all_symbols=True, symbols_refresh_s=0.5, shard=Shard(k, 2)), settings)
+            for k in range(2)
+        ]
+        stop = asyncio.Event()
+        running = [asyncio.create_task(collector.run(stop)) for collector in shards]
+        await until(connected(fake, 2, 4), what="both shards subscribed")
+        playing = asyncio.create_task(fake.play(Scenario(count=8_000, rate=2_000)))
+        await asyncio.sleep(1.0)
+        for i in range(6):
+            fake.ledger.list_symbol(f"NEW{i}USDT", first_id=77)  # trades at once, before either shard knows of it
+        await playing
+        made = {s: fake.ledger.ids(s) for s in fake.ledger.markets}
+        await until(lambda: stored_ids_by_symbol(settings) == made, what="every trade of every symbol")
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*running), 60)
+
+    assert stored_ids_by_symbol(settings) == made
+    taken = [set(collector.symbols) for collector in shards]
+    assert taken[0] | taken[1] == set(made) and not taken[0] & taken[1]
+    assert all(Shard(k, 2).select(sorted(made)) == sorted(taken[k]) for k in range(2))

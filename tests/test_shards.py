@@ -9,7 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pricecap.errors import ExitCode
 from pricecap.shards import Shard, ShardSyntaxError, shard_of
+from tests.helpers import one_line_error, pricecap
 
 SYMBOL = st.text(st.characters(categories=("Lu", "Ll", "Lo", "Nd")), min_size=1, max_size=16)
 SYMBOLS = st.lists(SYMBOL, min_size=0, max_size=60, unique_by=str.upper)
@@ -78,3 +80,11 @@ def test_a_bad_shard_is_refused(text: str) -> None:
 def test_one_shard_holds_everything() -> None:
     assert Shard().select(["A", "B"]) == ["A", "B"]
     assert str(Shard()) == "0/1"
+
+
+def test_a_shard_that_takes_none_of_the_symbols_given_is_a_usage_error() -> None:
+    symbol = "BTCUSDT"
+    other = f"{1 - shard_of(symbol, 2)}/2"
+    env = {"INFLUXDB_V2_URL": "http://127.0.0.1:9", "INFLUXDB_V2_TOKEN": "t", "INFLUXDB_V2_ORG": "o"}
+    result = pricecap("collect", "--symbol", symbol, "--shard", other, "--metrics-port", "0", env=env)
+    one_line_error(result, ExitCode.USAGE, f"--shard {other} takes none of the 1 symbols given")
