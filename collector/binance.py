@@ -24,7 +24,7 @@ AGG_TRADE_STREAM_SUFFIX: Final = "@aggTrade"
 since only the raw ``@trade`` stream carries every trade id, but served by the fake for other clients."""
 MAX_STREAMS_PER_CONNECTION: Final = 1024
 MAX_STREAM_URL_CHARS: Final = 8000
-"""Combined-stream URLs of about 8,000 characters are refused (reached near 550 streams): larger shards
+"""Combined-stream URLs of about 8,000 characters are refused (reached near 550 streams): larger connections
 SUBSCRIBE the rest of their streams on the open connection."""
 MAX_INCOMING_MESSAGES_PER_SECOND: Final = 5
 """Client-to-server messages (pings, pongs, control JSON) per second per connection before a disconnect."""

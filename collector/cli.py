@@ -6,6 +6,7 @@ import asyncio
 import ipaddress
 import logging
 import signal
+import socket
 import sys
 import urllib.parse
 from pathlib import Path
@@ -21,13 +22,16 @@ from pricecap.options import (
     PORT_OR_OFF,
     POSITIVE,
     SECONDS,
+    SHARD,
     FiniteRange,
     checked_host,
+    checked_instance,
     influx_options,
     symbols_option,
     url_checker,
 )
 from pricecap.settings import InfluxSettings
+from pricecap.shards import Shard
 from pricecap.times import parse_duration
 
 if TYPE_CHECKING:
@@ -57,6 +61,22 @@ source_option = click.option(
 @click.command("collect")
 @symbols_option("A spot symbol, e.g. BTCUSDT (repeatable).")
 @click.option("--all-symbols", is_flag=True, help="Every TRADING spot symbol, from exchangeInfo.")
+@click.option(
+    "--shard",
+    type=SHARD,
+    default="0/1",
+    envvar="PRICECAP_SHARD",
+    show_default="0/1, every symbol",
+    help="Collect shard K of N (0 <= K < N): a stable share of the symbols, by a hash of each [env PRICECAP_SHARD].",
+)
+@click.option(
+    "--instance",
+    envvar="PRICECAP_INSTANCE",
+    default=socket.gethostname,
+    show_default="the host name",
+    callback=checked_instance,
+    help="This collector's name in its health points and metrics; each copy needs its own [env PRICECAP_INSTANCE].",
+)
 @source_option
 @click.option(
     "--ws-url",
@@ -149,7 +169,8 @@ source_option = click.option(
     show_default=True,
     type=FiniteRange(min=0, max=1, min_open=True),
     help="Share of the IP's REST weight (6,000/min) to spend; a repair backlog may take up to 0.9 while "
-    "nothing else on the IP spends any.",
+    "nothing else on the IP spends any. Whatever the shares, the IP's total (X-MBX-USED-WEIGHT-1M) is kept "
+    "within 95 %.",
 )
 @click.option(
     "--symbols-refresh",
@@ -166,6 +187,8 @@ def collect(
     settings: InfluxSettings,
     symbols: tuple[str, ...],
     all_symbols: bool,
+    shard: Shard,
+    instance: str,
     source: str,
     ws_url: str | None,
     rest_url: str | None,
@@ -194,6 +217,10 @@ def collect(
     """Capture every trade of the given symbols into InfluxDB until Ctrl-C or SIGTERM."""
     if bool(symbols) == all_symbols:
         raise click.UsageError("give --symbol at least once, or --all-symbols")
+    if symbols and not shard.select(list(symbols)):
+        raise click.UsageError(
+            f"--shard {shard} takes none of the {len(symbols)} symbols given: give more, or fewer shards"
+        )
     without_numpy()
     # Imported here, after without_numpy(): these are the modules that import influxdb_client.
     from collector.service import Collector, CollectorConfig
@@ -209,6 +236,8 @@ def collect(
     config = CollectorConfig(
         symbols=symbols,
         all_symbols=all_symbols,
+        shard=shard,
+        instance=instance,
         ws_url=ws_url or binance.WS_BASE_URLS[source],
         rest_url=rest_url or binance.REST_BASE_URLS[source],
         streams_per_connection=streams_per_connection,

@@ -1,7 +1,8 @@
 """Binance REST market data: the symbol list, and trades by id for gap repair, within the weight budget.
 
-Every request first takes its weight from a :class:`WeightBudget` (a share of Binance's 6,000 per minute,
-corrected by the ``X-MBX-USED-WEIGHT-1M`` header of each answer). A 429, 418 or 403 (Binance's WAF) stops
+Every request first takes its weight from a :class:`WeightBudget` (a share of Binance's 6,000 per minute for
+this collector, and a ceiling for the IP's total that the ``X-MBX-USED-WEIGHT-1M`` header of each answer
+reports, shared with every other client behind the IP). A 429, 418 or 403 (Binance's WAF) stops
 every request until its ``Retry-After`` has passed, so the client never goes on to earn a 418 ban. Any other
 answer that is not the JSON expected (HTML or empty bodies, 5xx, 410, timeouts, resets) is logged and retried
 with backoff; 451 (restricted location) is logged once as the error it is.
@@ -59,21 +60,39 @@ class Aggregate:
 DEFAULT_WEIGHT_SHARE = 0.5
 BACKLOG_WEIGHT_SHARE = 0.9
 """The share of the IP's weight a repair backlog may use while no other client on the IP spends any."""
+IP_CEILING_SHARE = 0.95
+"""The IP's weight this minute (``X-MBX-USED-WEIGHT-1M``, every client behind the IP) is kept at or under this
+share of 6,000, whatever the collectors' shares add up to: the rest is room for requests in flight."""
+ONE_AT_A_TIME_SHARE = 0.8
+"""Above this share of the IP's weight, requests go one at a time, each after the answer to the one before has
+told the IP's count: other clients' requests in flight are then the only weight not known."""
+ANSWER_POLL_S = 0.02
 
 
 @dataclass
 class WeightBudget:
-    """Request weight used in the current minute, and how long to wait before spending more (no I/O).
+    """Request weight of the current minute, and how long to wait before spending more (no I/O).
 
-    ``limit`` is the collector's share of the IP's 6,000 a minute. While ``backlog`` is set (repairs wait) and no
-    other client on the IP spent weight this minute or the last (the ``X-MBX-USED-WEIGHT-1M`` header counted more
-    than this client did), up to ``backlog_limit`` may be spent.
+    Two counts, two limits. ``own``, this collector's spend this minute, stays within ``limit`` (its share of
+    the IP's 6,000 a minute), or ``backlog_limit`` while ``backlog`` is set (repairs wait) and no other client
+    on the IP spent weight this minute or the last (the ``X-MBX-USED-WEIGHT-1M`` header counted more than this
+    collector spent). ``ip``, the IP's total as the header last reported it (the truth: every collector and bot
+    behind the IP) plus this collector's requests sent since, stays within ``ip_ceiling``; above
+    ``one_at_a_time`` a request waits until none of this collector's is in flight. So collectors sharing an IP
+    never earn a 429 together, whatever their shares add up to.
     """
 
     limit: int = int(binance.REQUEST_WEIGHT_PER_MINUTE * DEFAULT_WEIGHT_SHARE)
     backlog_limit: int = int(binance.REQUEST_WEIGHT_PER_MINUTE * BACKLOG_WEIGHT_SHARE)
-    used: int = 0
+    ip_ceiling: int = int(binance.REQUEST_WEIGHT_PER_MINUTE * IP_CEILING_SHARE)
+    one_at_a_time: int = int(binance.REQUEST_WEIGHT_PER_MINUTE * ONE_AT_A_TIME_SHARE)
     minute: int = 0
+    own: int = 0
+    """Weight this collector sent this minute (answered or not)."""
+    ip: int = 0
+    """The IP's weight this minute as far as known: the highest header of the minute, plus what is in flight."""
+    in_flight: int = 0
+    """Weight of this collector's requests sent and not answered yet."""
     blocked_until: float = 0.0
     backlog: bool = False
     others_minute: int = -10
@@ -86,30 +105,45 @@ class WeightBudget:
         return cls(limit=limit, backlog_limit=max(limit, int(binance.REQUEST_WEIGHT_PER_MINUTE * BACKLOG_WEIGHT_SHARE)))
 
     def current_limit(self) -> int:
-        """The weight this minute may use: the backlog's larger share only while nobody else spends."""
+        """The weight this collector may spend this minute: the backlog's larger share only while nobody else
+        on the IP spends."""
         alone = self.minute - self.others_minute >= 2
         return self.backlog_limit if self.backlog and alone else self.limit
+
+    def _roll(self, now: float) -> None:
+        if int(now // 60) != self.minute:
+            self.minute, self.own, self.ip = int(now // 60), 0, self.in_flight
 
     def wait_s(self, weight: int, now: float) -> float:
         """Seconds to wait from ``now`` before ``weight`` can be spent (0: spend it now)."""
         if now < self.blocked_until:
             return self.blocked_until - now
-        if int(now // 60) != self.minute:
-            self.minute, self.used = int(now // 60), 0
-        if self.used + weight <= self.current_limit():
+        self._roll(now)
+        if self.in_flight and self.ip + weight > self.one_at_a_time:
+            return ANSWER_POLL_S  # the answer in flight tells the IP's count first
+        if self.own + weight <= self.current_limit() and self.ip + weight <= self.ip_ceiling:
             return 0.0
         return 60 - now % 60 + 0.05
 
-    def spend(self, weight: int) -> None:
-        """Count ``weight`` as used."""
-        self.used += weight
+    def spend(self, weight: int, now: float) -> int:
+        """Count ``weight`` as sent; the minute it counts in, to give :meth:`settle` with its answer."""
+        self._roll(now)
+        self.own += weight
+        self.ip += weight
+        self.in_flight += weight
+        return self.minute
 
-    def observe(self, used_header: str | None, now: float) -> None:
-        """Take the server's count of the minute's weight (it also counts other clients on this IP)."""
-        if used_header and used_header.isdigit() and int(now // 60) == self.minute:
-            if int(used_header) > self.used:
-                self.others_minute = self.minute
-            self.used = max(self.used, int(used_header))
+    def settle(self, weight: int, sent_minute: int, used_header: str | None, now: float) -> None:
+        """A request of ``weight`` sent in ``sent_minute`` is answered (``used_header``: its
+        ``X-MBX-USED-WEIGHT-1M``, None when there was no answer)."""
+        self.in_flight = max(0, self.in_flight - weight)
+        self._roll(now)
+        if sent_minute != self.minute or not used_header or not used_header.isdigit():
+            return  # a count of another minute says nothing of this one
+        reported = int(used_header)
+        if reported > self.own:
+            self.others_minute = self.minute
+        self.ip = max(self.ip, reported + self.in_flight)
 
     def block(self, seconds: float, now: float) -> None:
         """Spend nothing for ``seconds`` (after a 429 or 418)."""
@@ -146,25 +180,14 @@ class BinanceRest:
         """
         weight = binance.WEIGHTS.get(path, 1)
         for attempt in range(ATTEMPTS):
-            async with self._lock:
-                while (wait := self.budget.wait_s(weight, time.time())) > 0:
-                    await asyncio.sleep(wait)
-                self.budget.spend(weight)
             try:
-                response = await asyncio.to_thread(
-                    self._pool.request,
-                    "GET",
-                    self.base_url.rstrip("/") + path,
-                    fields=params,
-                    timeout=self.timeout_s,
-                )
+                response = await self._request(path, params, weight)
             except urllib3.exceptions.HTTPError as e:
                 self.errors += 1
                 log.warning("binance rest unreachable", extra={"path": path, "error": str(e), "attempt": attempt})
                 await asyncio.sleep(retry_delay_s(attempt))
                 continue
             now = time.time()
-            self.budget.observe(response.headers.get(binance.USED_WEIGHT_HEADER), now)
             status, body = response.status, _json(response.data)
             if status in binance.HTTP_PAUSE_STATUSES:
                 seconds = _retry_after_s(response.headers.get(binance.RETRY_AFTER_HEADER), self._pauses)
@@ -192,6 +215,22 @@ class BinanceRest:
             )
             await asyncio.sleep(retry_delay_s(attempt))
         raise RestError(f"Binance {path}: no usable answer after {ATTEMPTS} attempts")
+
+    async def _request(self, path: str, params: dict[str, str], weight: int) -> urllib3.BaseHTTPResponse:
+        """One GET once the budget has room for ``weight``; its answer settles the budget, whatever happens."""
+        async with self._lock:
+            while (wait := self.budget.wait_s(weight, time.time())) > 0:
+                await asyncio.sleep(wait)
+            sent_minute = self.budget.spend(weight, time.time())
+        used: str | None = None
+        try:
+            response = await asyncio.to_thread(
+                self._pool.request, "GET", self.base_url.rstrip("/") + path, fields=params, timeout=self.timeout_s
+            )
+            used = response.headers.get(binance.USED_WEIGHT_HEADER)
+            return response
+        finally:
+            self.budget.settle(weight, sent_minute, used, time.time())
 
     def _restricted(self, path: str, answer: str) -> None:
         """HTTP 451: Binance refuses this machine's location; said once as an error, then raised each time."""

@@ -1,10 +1,10 @@
-"""The collector service: shards of streams -> decoder -> pipeline -> chunk writer, plus metrics and health.
+"""The collector service: connections of streams -> decoder -> pipeline -> chunk writer, plus metrics and health.
 
 Around that hot path: at start-up each symbol resumes after its last durable trade (checkpoint or InfluxDB)
 and catches up from REST (with InfluxDB not answering, from the checkpoint alone, the rest once it answers);
 the repairer fills gaps; the data watchdog replaces connections whose data stopped; the spool keeps what
 InfluxDB refused and replays it; the checkpoint is saved every second. Each of these tasks, and each
-shard's reader, runs under the supervisor, which restarts it after a failure. Runs until ``stop`` is set
+connection's reader, runs under the supervisor, which restarts it after a failure. Runs until ``stop`` is set
 (SIGINT/SIGTERM in the CLI), then stops reading, writes every buffered trade and returns. Blocking work
 runs in worker threads so the event loop stays responsive.
 """
@@ -33,14 +33,15 @@ from collector.rest import DEFAULT_WEIGHT_SHARE, BinanceRest, RestError, WeightB
 from collector.resume import bounded_by_window, checkpoint_points, resume_points
 from collector.spool import Spool
 from collector.stats import Stats, registry_for
-from collector.stream import Shard, StreamOptions
+from collector.stream import Connection, StreamOptions
 from collector.supervisor import Supervisor
 from collector.watchdog import Watchdog
 from collector.writer import ChunkWriter, WriterOptions
 from pricecap import model
-from pricecap.errors import PricecapError
+from pricecap.errors import BadInputError, PricecapError
 from pricecap.influx import InfluxDownError, describe
 from pricecap.settings import InfluxSettings
+from pricecap.shards import Shard
 from queries.api import Prices
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,8 @@ class CollectorConfig(BaseModel):
 
     symbols: tuple[str, ...] = ()
     all_symbols: bool = False
+    shard: Shard = Shard()
+    """The share of the symbols (of ``symbols`` or of every trading one) this collector takes."""
     ws_url: str = binance.WS_BASE_URLS["production"]
     rest_url: str = binance.REST_BASE_URLS["production"]
     streams_per_connection: int = Field(default=200, ge=1, le=binance.MAX_STREAMS_PER_CONNECTION)
@@ -72,6 +75,7 @@ class CollectorConfig(BaseModel):
     metrics_host: str = "127.0.0.1"
     metrics_port: int | None = 9108
     instance: str = Field(default_factory=socket.gethostname)
+    """The collector's name in its health points, logs and metrics (two copies on one host need two)."""
     spool_dir: Path | None = None
     """Spool and checkpoint folder; None keeps neither (only for tests and benchmarks)."""
     spool_max_bytes: int = Field(default=2**30, ge=2**20)
@@ -89,7 +93,7 @@ class CollectorConfig(BaseModel):
 
 
 class Collector:
-    """One collector process: owns the pipeline, the writer, the shards and the endpoints."""
+    """One collector process: owns the pipeline, the writer, the connections and the endpoints."""
 
     def __init__(self, config: CollectorConfig, settings: InfluxSettings) -> None:
         self.config = config
@@ -98,11 +102,13 @@ class Collector:
         self.decoder = FrameDecoder()
         self.symbols: list[str] = []
         self.pipeline = TradePipeline([], rejected=self.decoder.malformed)
-        self.stats = Stats(self.pipeline.states, malformed=self.decoder.malformed)
+        self.stats = Stats(
+            self.pipeline.states, malformed=self.decoder.malformed, shard=str(config.shard), instance=config.instance
+        )
         self.writer: ChunkWriter | None = None
         self.endpoints: Endpoints | None = None
-        self.shards: list[Shard] = []
-        self._shard_tasks: list[asyncio.Task[None]] = []
+        self.connections: list[Connection] = []
+        self._connection_tasks: list[asyncio.Task[None]] = []
         self._leaving: set[str] = set()
         """Symbols no longer TRADING, unsubscribed once their last trade is stored."""
         self._listed_ms = 0
@@ -126,17 +132,18 @@ class Collector:
         self._last_hand_over = 0.0
 
     async def resolve_symbols(self) -> list[str]:
-        """The symbols to collect: the configured ones, or every trading spot symbol."""
+        """The symbols to collect: this shard's share of the configured ones, or of every trading spot symbol."""
         self._listed_ms = int(time.time() * 1000)
         if self.config.all_symbols:
-            return await self.rest.trading_symbols()
-        return sorted({s.upper() for s in self.config.symbols})
+            return self.config.shard.select(await self.rest.trading_symbols())
+        return self.config.shard.select(sorted({s.upper() for s in self.config.symbols}))
 
     async def run(self, stop: asyncio.Event) -> None:
         """Collect until ``stop`` is set, then flush everything and return."""
         self.symbols = await self.resolve_symbols()
         if not self.symbols:
-            raise ValueError("no symbols to collect")
+            given = "trading symbols" if self.config.all_symbols else "symbols given"
+            raise BadInputError(f"shard {self.config.shard} takes none of the {given}: give it more, or fewer shards")
         self.pipeline = TradePipeline(
             self.symbols, chunk_lines=self.config.chunk_lines, rejected=self.decoder.malformed
         )
@@ -151,15 +158,23 @@ class Collector:
         if self.config.metrics_port is not None:
             self.endpoints = Endpoints(self.config.metrics_host, self.config.metrics_port, registry, self.health)
             self.endpoints.start()
-        self.shards = self._make_shards()
-        self.stats.connections_total = len(self.shards)
+        self.connections = self._make_connections()
+        self.stats.connections_total = len(self.connections)
         log.info(
             "collector started",
-            extra={"symbols": len(self.symbols), "connections": len(self.shards), "bucket": self.settings.bucket},
+            extra={
+                "symbols": len(self.symbols),
+                "shard": str(self.config.shard),
+                "instance": self.config.instance,
+                "connections": len(self.connections),
+                "bucket": self.settings.bucket,
+            },
         )
         gc.freeze()  # the start-up's objects (modules, settings, clients) are never garbage: stop rescanning them
-        self._shard_tasks = [self.supervisor.start(f"shard_{shard.index}", shard.run) for shard in self.shards]
-        self.watchdog = Watchdog(self.shards, lambda: self.pipeline, self.rest, self.stats, self._reading_paused)
+        self._connection_tasks = [
+            self.supervisor.start(f"connection_{connection.index}", connection.run) for connection in self.connections
+        ]
+        self.watchdog = Watchdog(self.connections, lambda: self.pipeline, self.rest, self.stats, self._reading_paused)
         for name, task in (
             ("housekeeping", self._housekeeping),
             ("checkpointer", self._checkpointer),
@@ -177,8 +192,8 @@ class Collector:
             self.supervisor.start(name, lambda task=task: task(stop))  # type: ignore[misc]
         await stop.wait()
         log.info("collector stopping")
-        await asyncio.gather(*(shard.stop() for shard in self.shards))
-        await asyncio.gather(*self._shard_tasks, return_exceptions=True)
+        await asyncio.gather(*(connection.stop() for connection in self.connections))
+        await asyncio.gather(*self._connection_tasks, return_exceptions=True)
         await self.supervisor.stop()
         await self._shutdown()
         if self.fatal is not None:
@@ -240,16 +255,17 @@ class Collector:
             await self._resume_points(points, self.pipeline.resume_late)
             log.info("InfluxDB answers: symbols that started live resumed", extra={"symbols": len(points)})
 
-    def _make_shards(self) -> list[Shard]:
+    def _make_connections(self) -> list[Connection]:
         size = self.config.streams_per_connection
         self._limiter = AttemptLimiter()
         return [
-            self._shard(index, self.symbols[i : i + size]) for index, i in enumerate(range(0, len(self.symbols), size))
+            self._connection(index, self.symbols[i : i + size])
+            for index, i in enumerate(range(0, len(self.symbols), size))
         ]
 
-    def _shard(self, index: int, symbols: list[str]) -> Shard:
+    def _connection(self, index: int, symbols: list[str]) -> Connection:
         assert self.writer is not None
-        return Shard(
+        return Connection(
             index,
             symbols,
             self.handle_frame,
@@ -273,7 +289,11 @@ class Collector:
                 since_ms, listed_ms = self._listed_ms - LISTING_MARGIN_MS, int(time.time() * 1000)
                 statuses = await self.rest.symbol_statuses()
                 self._listed_ms = listed_ms
-                trading = {s for s, status in statuses.items() if status == binance.STATUS_TRADING}
+                trading = {
+                    s
+                    for s, status in statuses.items()
+                    if status == binance.STATUS_TRADING and self.config.shard.holds(s)
+                }
                 for symbol in sorted(trading - set(self.symbols)):
                     await self._subscribe_new(symbol, since_ms)
             except RestError as e:
@@ -297,15 +317,15 @@ class Collector:
             if first is not None:
                 self.pipeline.resume_after(symbol, first - 1)
         self.symbols.append(symbol)
-        shard = next((s for s in self.shards if len(s.symbols) < self.config.streams_per_connection), None)
-        if shard is None:
-            shard = self._shard(len(self.shards), [symbol])
-            self.shards.append(shard)
-            self.stats.connections_total = len(self.shards)
-            self._shard_tasks.append(self.supervisor.start(f"shard_{shard.index}", shard.run))
+        connection = next((s for s in self.connections if len(s.symbols) < self.config.streams_per_connection), None)
+        if connection is None:
+            connection = self._connection(len(self.connections), [symbol])
+            self.connections.append(connection)
+            self.stats.connections_total = len(self.connections)
+            self._connection_tasks.append(self.supervisor.start(f"connection_{connection.index}", connection.run))
         else:
-            shard.add([symbol])
-        log.info("symbol subscribed", extra={"symbol": symbol, "shard": shard.index})
+            connection.add([symbol])
+        log.info("symbol subscribed", extra={"symbol": symbol, "connection": connection.index})
 
     def _unsubscribe_done(self) -> None:
         """Unsubscribe the symbols that left TRADING once every one of their trades is stored."""
@@ -316,9 +336,9 @@ class Collector:
                 continue
             self._leaving.discard(symbol)
             self.symbols.remove(symbol)
-            for shard in self.shards:
-                if symbol in shard.symbols:
-                    shard.remove([symbol])
+            for connection in self.connections:
+                if symbol in connection.symbols:
+                    connection.remove([symbol])
             log.info("symbol unsubscribed", extra={"symbol": symbol, "last_id": state.last_id})
 
     def handle_frame(self, frame: bytes) -> bool:
@@ -441,7 +461,7 @@ class Collector:
             self.stats.spool_bytes = self.spool.size_bytes()
             self.stats.spool_full = self.spool.full
         self.stats.ids_unrepairable = self.repairer.unrepairable
-        self.stats.streams_unsubscribed = sum(shard.unconfirmed for shard in self.shards)
+        self.stats.streams_unsubscribed = sum(connection.unconfirmed for connection in self.connections)
 
     async def _replay(self, stop: asyncio.Event) -> None:
         """Replay the spool into InfluxDB in order, with backoff while InfluxDB still refuses."""
@@ -466,6 +486,8 @@ class Collector:
         failing = s.tasks_failing()
         oldest_gap_age_s = s.oldest_gap_age_s()
         details = {
+            "shard": s.shard,
+            "instance": s.instance,
             "connections_up": s.connections_up,
             "connections": s.connections_total,
             "connections_stalled": s.connections_stalled,
@@ -484,7 +506,7 @@ class Collector:
             "tasks_failing": failing,
             "spool_bytes": s.spool_bytes,
             "last_write_lag_s": round(s.last_write_lag_s, 3),
-            "streams_unsubscribed": sum(shard.unconfirmed for shard in self.shards),
+            "streams_unsubscribed": sum(connection.unconfirmed for connection in self.connections),
         }
         ok = (
             s.connections_up >= s.connections_total > 0
@@ -505,7 +527,9 @@ class Collector:
         fields["healthy"] = int(ok)
         log.info("collector health", extra=details)
         if self.writer is not None:
-            self.writer.write_raw(model.encode_health(self.config.instance, fields, time.time_ns()))
+            self.writer.write_raw(
+                model.encode_health(self.config.instance, fields, time.time_ns(), str(self.config.shard))
+            )
 
     async def _shutdown(self) -> None:
         self._flush_chunk()

@@ -48,7 +48,7 @@ class Stats:
     task_failed_at: dict[str, float] = field(default_factory=dict)
     """Per background task, when it last failed (monotonic)."""
     silence_s: dict[str, float] = field(default_factory=dict)
-    """Per connection (shard index), seconds since its last message."""
+    """Per connection (index), seconds since its last message."""
     connections_stalled: int = 0
     freshness_catch_ups: int = 0
     """Silent symbols that REST showed newer trades of (each then caught up)."""
@@ -59,6 +59,9 @@ class Stats:
     pending: int = 0
     last_write_lag_s: float = 0.0
     started: float = field(default_factory=time.time)
+    shard: str = "0/1"
+    """The collector's shard, ``K/N``."""
+    instance: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def received_total(self) -> int:
@@ -140,10 +143,12 @@ class StatsCollector(Collector):
             value=s.freshness_catch_ups,
         )
         silence = GaugeMetricFamily(
-            "pricecap_connection_silence_seconds", "Seconds since the last message of a connection", labels=["shard"]
+            "pricecap_connection_silence_seconds",
+            "Seconds since the last message of a connection",
+            labels=["connection"],
         )
-        for shard, seconds in list(s.silence_s.items()):
-            silence.add_metric([shard], seconds)
+        for connection, seconds in list(s.silence_s.items()):
+            silence.add_metric([connection], seconds)
         yield silence
         yield GaugeMetricFamily(
             "pricecap_connections_stalled", "Connections silent past their limit, not replaced yet",
@@ -164,6 +169,13 @@ class StatsCollector(Collector):
             value=s.streams_unsubscribed,
         )
         yield GaugeMetricFamily("pricecap_pending_trades", "Trades handed to the writer, unconfirmed", value=s.pending)
+        info = GaugeMetricFamily(
+            "pricecap_shard_info",
+            "The collector's shard (K/N) and instance name; always 1",
+            labels=["shard", "instance"],
+        )
+        info.add_metric([s.shard, s.instance], 1)
+        yield info
 
 
 def labelled(name: str, documentation: str, label: str, counts: dict[str, int]) -> CounterMetricFamily:

@@ -1,20 +1,20 @@
-"""The source: one combined-stream WebSocket connection per shard of symbols, kept open for good.
+"""The source: one combined-stream WebSocket connection per group of symbols, kept open for good.
 
 Pings from Binance are answered by websockets itself. The client's own keepalive pings detect a stalled
 socket (open but silent): no pong within ``ping_timeout_s`` closes it. A connection that answers pings while
 its data stops is found by the data watchdog (``collector/watchdog.py``), which replaces it with
-:meth:`Shard.recycle`. Every close is followed by a reconnection, paced by
+:meth:`Connection.recycle`. Every close is followed by a reconnection, paced by
 :class:`~collector.backoff.Backoff` and the shared :class:`~collector.backoff.AttemptLimiter`; a
 ``serverShutdown`` notice, or a connection nearing Binance's 24-hour limit, is replaced at once by a new
 connection opened *before* the old one is closed (the pipeline drops the trades both deliver). After any
-other reconnection, ``on_reconnect`` tells the pipeline that trades of the shard's symbols may have gone by
+other reconnection, ``on_reconnect`` tells the pipeline that trades of the connection's symbols may have gone by
 unseen, and the repairer catches them up from REST.
 
-Streams whose combined-stream URL would pass Binance's ~8,000 characters (a shard of more than about 550
+Streams whose combined-stream URL would pass Binance's ~8,000 characters (a connection of more than about 550
 symbols), and symbols added or removed while the connection is open (``--all-symbols`` refreshes), are
 SUBSCRIBEd/UNSUBSCRIBEd with control messages, at most :data:`CONTROL_MESSAGES_PER_S` a second (Binance closes a
 connection over 5 incoming messages a second, pongs included), until ``LIST_SUBSCRIPTIONS`` shows exactly the
-shard's streams.
+connection's streams.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class StreamOptions:
     stable_s: float = 60.0
 
 
-class Shard:
+class Connection:
     """Keeps one combined stream of ``symbols`` flowing into ``handle`` until :meth:`stop`."""
 
     def __init__(
@@ -77,10 +77,10 @@ class Shard:
         self.index = index
         self.symbols = list(symbols)
         self.unconfirmed = 0
-        """Streams of the shard that ``LIST_SUBSCRIPTIONS`` has not shown yet on the open connection."""
+        """Streams that ``LIST_SUBSCRIPTIONS`` has not shown yet on the open socket."""
         self._base_url = base_url
         self._watchers: set[asyncio.Event] = set()
-        """One per open connection: set when its subscriptions may differ from the shard's streams."""
+        """One per open socket: set when its subscriptions may differ from the connection's streams."""
         self._answers: dict[int, asyncio.Future[object]] = {}
         self._ids = itertools.count(1)
         self._on_reconnect = on_reconnect
@@ -93,18 +93,18 @@ class Shard:
         self._stopping = asyncio.Event()
         self._handover = asyncio.Event()
         self._handover_cause = ""
-        self._connections: set[ClientConnection] = set()
+        self._sockets: set[ClientConnection] = set()
         self._close_cause = ""
         self._runs = 0
         self.frames = 0
-        """Frames read on this shard's connections, for the data watchdog."""
+        """Frames read on this connection's sockets, for the data watchdog."""
         self.connected_at: float | None = None
         """When the newest open connection opened (monotonic); None while none is open."""
         self._tasks: set[asyncio.Task[str | None]] = set()
 
     async def run(self) -> None:
         """Connect, read, and reconnect after every close, until :meth:`stop`. Run again after a failure (the
-        supervisor does), the shard's symbols are caught up as after a reconnection."""
+        supervisor does), the connection's symbols are caught up as after a reconnection."""
         cause = "restarted" if self._runs else ""
         self._runs += 1
         retiring: ClientConnection | None = None
@@ -113,7 +113,9 @@ class Shard:
                 ws = await self._open(cause)
             except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as e:
                 cause = "connect_failed"
-                log.warning("stream connect failed", extra={"shard": self.index, "error": f"{type(e).__name__}: {e}"})
+                log.warning(
+                    "stream connect failed", extra={"connection": self.index, "error": f"{type(e).__name__}: {e}"}
+                )
                 self._stats.reconnects[cause] += 1
                 await self._sleep(self._backoff.next_delay())
                 continue
@@ -172,12 +174,12 @@ class Shard:
             max_size=2**20,
             max_queue=256,
         )
-        self._connections.add(ws)
+        self._sockets.add(ws)
         self._close_cause = ""
         self.connected_at = time.monotonic()
         self._stats.connections_up += 1
         self._backoff.connected(time.monotonic())
-        log.info("stream connected", extra={"shard": self.index, "after": cause or "start"})
+        log.info("stream connected", extra={"connection": self.index, "after": cause or "start"})
         return ws
 
     async def _read(
@@ -203,23 +205,23 @@ class Shard:
                 frame = await ws.recv(decode=False)
         except ConnectionClosed as e:
             cause = self._close_cause or ("stalled" if _ping_timeout(e) else "closed")
-            if not self._stopping.is_set() and ws in self._connections:
-                log.warning("stream closed", extra={"shard": self.index, "cause": cause, "code": _close_code(e)})
+            if not self._stopping.is_set() and ws in self._sockets:
+                log.warning("stream closed", extra={"connection": self.index, "cause": cause, "code": _close_code(e)})
         except Exception:
             await ws.close()  # the frame handler failed: leave no connection open and unread
             raise
         finally:
             subscriber.cancel()
-            if ws in self._connections:
-                self._connections.discard(ws)
-                if not self._connections:
+            if ws in self._sockets:
+                self._sockets.discard(ws)
+                if not self._sockets:
                     self.connected_at = None
                 self._stats.connections_up -= 1
                 self._backoff.disconnected(time.monotonic())
         return cause
 
     def _answered(self, frame: bytes) -> bool:
-        """True when ``frame`` answers one of this shard's control messages (flat or nested error forms)."""
+        """True when ``frame`` answers one of this connection's control messages (flat or nested error forms)."""
         with contextlib.suppress(orjson.JSONDecodeError):
             answer = orjson.loads(frame)
             request_id = answer.get("id") if isinstance(answer, dict) else None
@@ -231,8 +233,8 @@ class Shard:
         return False
 
     async def _keep_subscribed(self, ws: ClientConnection) -> None:
-        """While ``ws`` is open (the reader cancels this when it closes): make its subscriptions the shard's
-        streams, at the start and whenever the shard's symbols change."""
+        """While ``ws`` is open (the reader cancels this when it closes): make its subscriptions the connection's
+        streams, at the start and whenever the connection's symbols change."""
         changed = asyncio.Event()
         changed.set()
         self._watchers.add(changed)
@@ -249,11 +251,11 @@ class Shard:
 
     async def _reconcile(self, ws: ClientConnection, changed: asyncio.Event) -> bool:
         """Ask for the open subscriptions, SUBSCRIBE the missing streams and UNSUBSCRIBE the extra ones, then
-        ask again; True when the server confirms exactly the shard's streams."""
+        ask again; True when the server confirms exactly the connection's streams."""
         wanted = {binance.trade_stream(s) for s in self.symbols}
         listed = await self._ask(ws, binance.METHOD_LIST_SUBSCRIPTIONS)
         if not isinstance(listed, list):
-            log.warning("stream subscriptions not listed", extra={"shard": self.index, "answer": str(listed)})
+            log.warning("stream subscriptions not listed", extra={"connection": self.index, "answer": str(listed)})
             return False
         missing, extra = sorted(wanted - set(listed)), sorted(set(listed) - wanted)
         self.unconfirmed = len(missing)
@@ -263,8 +265,10 @@ class Shard:
             for i in range(0, len(streams), STREAMS_PER_MESSAGE):
                 answer = await self._ask(ws, method, streams[i : i + STREAMS_PER_MESSAGE])
                 if isinstance(answer, ControlError):
-                    log.warning("stream subscription refused", extra={"shard": self.index, "error": str(answer)})
-        log.info("stream subscriptions sent", extra={"shard": self.index, "added": len(missing), "removed": len(extra)})
+                    log.warning("stream subscription refused", extra={"connection": self.index, "error": str(answer)})
+        log.info(
+            "stream subscriptions sent", extra={"connection": self.index, "added": len(missing), "removed": len(extra)}
+        )
         changed.set()  # confirm with LIST_SUBSCRIPTIONS
         return True
 
@@ -284,7 +288,7 @@ class Shard:
             return ControlError(f"no answer to {method} in {CONTROL_ANSWER_TIMEOUT_S} s")
 
     def _ask_handover(self, cause: str) -> None:
-        log.info("stream handover", extra={"shard": self.index, "cause": cause})
+        log.info("stream handover", extra={"connection": self.index, "cause": cause})
         self._handover_cause = cause
         self._handover.set()
 
@@ -295,19 +299,19 @@ class Shard:
         await old.close()
 
     async def recycle(self, cause: str) -> None:
-        """Close the open connection so that a new one replaces it; the trades of the shard's symbols that
+        """Close the open connection so that a new one replaces it; the trades of the connection's symbols that
         went by meanwhile are caught up from REST (the data watchdog's cure for a silent connection)."""
         self._close_cause = cause
-        await asyncio.gather(*(ws.close() for ws in list(self._connections)), return_exceptions=True)
+        await asyncio.gather(*(ws.close() for ws in list(self._sockets)), return_exceptions=True)
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), seconds)
 
     async def stop(self) -> None:
-        """Stop reading: close every connection of this shard."""
+        """Stop reading: close its sockets."""
         self._stopping.set()
-        await asyncio.gather(*(ws.close() for ws in list(self._connections)), return_exceptions=True)
+        await asyncio.gather(*(ws.close() for ws in list(self._sockets)), return_exceptions=True)
 
 
 class ControlError(str):

@@ -1,4 +1,4 @@
-"""One supervisor for the collector's tasks (shard readers and helpers): none of them dies silently.
+"""One supervisor for the collector's tasks (connection readers and helpers): none of them dies silently.
 
 A task that raises is logged with its traceback (one log line, the traceback as a field), counted in
 ``Stats.task_restarts`` (``pricecap_task_restarts_total{task}``) and started again after a backoff (1 s

@@ -3,9 +3,9 @@
 Pings prove the socket, not the data: Binance connections have been seen to stay open, answering pings,
 while their trades stopped. Per connection the watchdog learns the usual message rate (a running average
 over about 5 minutes) and allows a silence of ``SILENCE_FACTOR`` usual intervals between messages, at
-least ``MIN_SILENCE_S`` and at most ``MAX_SILENCE_S``: a busy shard is suspicious after 10 s of silence,
-a shard of quiet symbols only after minutes. A suspicious silence is checked against REST before anything
-is done: the newest trade id (``aggTrades limit=1``, weight 4) of the shard's busiest symbols. Only when
+least ``MIN_SILENCE_S`` and at most ``MAX_SILENCE_S``: a busy connection is suspicious after 10 s of silence,
+a connection of quiet symbols only after minutes. A suspicious silence is checked against REST before anything
+is done: the newest trade id (``aggTrades limit=1``, weight 4) of the connection's busiest symbols. Only when
 REST has trades the stream did not deliver is the connection replaced (cause ``silent``), and the trades it
 missed are caught up by the repairer; a quiet or halted market is left alone and checked again after twice
 the wait. Reading paused by backpressure is not silence.
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from collector.pipeline import TradePipeline
 from collector.rest import BinanceRest, RestError
 from collector.stats import Stats
-from collector.stream import Shard
+from collector.stream import Connection
 
 log = logging.getLogger(__name__)
 TICK_S = 1.0
@@ -35,7 +35,7 @@ MIN_SILENCE_S = 10.0
 MAX_SILENCE_S = 300.0
 RATE_WINDOW_S = 300.0
 PROOF_SYMBOLS = 3
-"""How many of a silent shard's busiest symbols REST is asked about."""
+"""How many of a silent connection's busiest symbols REST is asked about."""
 SYMBOL_SILENCE_S = 60.0
 FRESHNESS_EVERY_S = 2.0
 """At most one freshness question (weight 4) this often: 120 weight per minute, 2% of Binance's limit."""
@@ -90,22 +90,22 @@ class Silence:
 
 
 class Watchdog:
-    """Watches every shard's data and every symbol's silence until stopped."""
+    """Watches every connection's data and every symbol's silence until stopped."""
 
     def __init__(
         self,
-        shards: Sequence[Shard],
+        connections: Sequence[Connection],
         pipeline: Callable[[], TradePipeline],
         rest: BinanceRest,
         stats: Stats,
         paused: Callable[[], bool],
     ) -> None:
-        self._shards = shards
+        self._connections = connections
         self._pipeline = pipeline
         self._rest = rest
         self._stats = stats
         self._paused = paused
-        self.silences = [Silence() for _ in shards]
+        self.silences = [Silence() for _ in connections]
         self._symbol_seen: dict[str, tuple[int, float]] = {}
         self._symbol_checked: dict[str, float] = {}
         self._next_freshness = 0.0
@@ -117,27 +117,31 @@ class Watchdog:
             await asyncio.sleep(TICK_S)
             now = time.monotonic()
             paused = self._paused()
-            for shard, silence in zip(self._shards, self.silences, strict=True):
-                silence.observe(shard.frames, shard.connected_at, paused, now)
-                self._stats.silence_s[str(shard.index)] = round(silence.silent_s(now), 1)
+            for connection, silence in zip(self._connections, self.silences, strict=True):
+                silence.observe(connection.frames, connection.connected_at, paused, now)
+                self._stats.silence_s[str(connection.index)] = round(silence.silent_s(now), 1)
                 if silence.suspicious(now):
-                    await self._prove(shard, silence, now)
+                    await self._prove(connection, silence, now)
             self._stats.connections_stalled = sum(s.stalled for s in self.silences)
             if now >= self._next_freshness:
                 await self._freshness(now)
 
-    async def _prove(self, shard: Shard, silence: Silence, now: float) -> None:
-        """Ask REST whether the silent shard's busiest symbols traded; replace the connection if they did."""
+    async def _prove(self, connection: Connection, silence: Silence, now: float) -> None:
+        """Ask REST whether the silent connection's busiest symbols traded; replace the connection if they did."""
         silence.checked_at = now
         states = self._pipeline().states
-        busiest = sorted(shard.symbols, key=lambda s: -states[s].received)[:PROOF_SYMBOLS]
+        busiest = sorted(connection.symbols, key=lambda s: -states[s].received)[:PROOF_SYMBOLS]
         error = ""
         try:
             answers = {symbol: await self._rest.latest_id(symbol) for symbol in busiest}
         except RestError as e:  # no proof of a quiet market: a new connection costs little
             answers, error = {}, str(e)
         newer = {symbol: latest for symbol, latest in answers.items() if self._newer(symbol, latest)}
-        details = {"shard": shard.index, "silent_s": round(silence.silent_s(now), 1), "limit_s": silence.limit_s()}
+        details = {
+            "connection": connection.index,
+            "silent_s": round(silence.silent_s(now), 1),
+            "limit_s": silence.limit_s(),
+        }
         if not newer and not error:
             silence.quiet_waits += 1
             log.info("stream silent, and REST shows a quiet market", extra=details)
@@ -147,7 +151,7 @@ class Watchdog:
             log.warning("stream silent while REST has newer trades: reconnecting", extra={**details, "rest": newer})
         else:
             log.warning("silent stream cannot be checked on REST: reconnecting", extra={**details, "error": error})
-        await shard.recycle("silent")
+        await connection.recycle("silent")
 
     def _newer(self, symbol: str, latest: int | None) -> bool:
         """True when REST's newest id of ``symbol`` is past the last id the collector has (for a symbol

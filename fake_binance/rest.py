@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -17,19 +18,31 @@ SYMBOL_FILTERS = [
     {"filterType": "LOT_SIZE", "minQty": "0.00000001", "maxQty": "9000.00000000", "stepSize": "0.00000001"},
 ]
 """Every fake symbol's exchangeInfo filters, PRICE_FILTER first as on Binance: prices in cents, 8-decimal qtys."""
+LOCAL_CLIENT = "127.0.0.1"
+
+
+@dataclass
+class IpWeight:
+    """One client IP's request weight in the current minute, and until when it is banned (418)."""
+
+    minute: int = 0
+    used: int = 0
+    blocked_until: float = 0.0
 
 
 class RestApi:
     """exchangeInfo, historicalTrades, trades and aggTrades from the ledger, with Binance's weight rules.
 
-    ``weight_limit`` per minute (6,000 as on Binance); over it, 429 with ``Retry-After``; a request during the
-    Retry-After period earns a 418. ``force_429(n)`` makes the next ``n`` requests answer 429 (for tests).
+    ``weight_limit`` per minute and per client IP (6,000 as on Binance), counted across every connection of that
+    IP, as ``X-MBX-USED-WEIGHT-1M`` reports it; over it, 429 with ``Retry-After``; a request from that IP during
+    the Retry-After period earns a 418. ``force_429(n)`` makes the next ``n`` requests answer 429 (for tests).
     With ``data_api`` it plays ``data-api.binance.vision``: no historicalTrades (404).
 
     Faults of Binance's front end and database: ``html_errors(every)`` answers every Nth request with an
     HTML error page (403 and 502 in turn by default), ``html_stretch(seconds)`` answers every request with
-    one for a while, and ``lag_s`` hides the trades made in the last ``lag_s`` seconds (by trade time) from
-    every trades endpoint, as the slow "Data Source: Database" lags the stream.
+    one for a while, ``latency_s`` delays every answer, and ``lag_s`` hides the trades made in the last
+    ``lag_s`` seconds (by trade time) from every trades endpoint, as the slow "Data Source: Database" lags
+    the stream.
     """
 
     def __init__(
@@ -42,17 +55,18 @@ class RestApi:
         self.ledger = ledger
         self.data_api = data_api
         self.weight_spent = 0
-        """Request weight spent since the start, all minutes."""
+        """Request weight spent since the start, all minutes and IPs."""
+        self.ips: dict[str, IpWeight] = {}
         self.extra_symbols = [f"SYM{i:04d}USDT" for i in range(extra_symbols)]
         self.weight_limit = weight_limit
         self.retry_after_s = 1
         self.requests: list[str] = []
         self.status_counts: dict[int, int] = {}
-        self._used = 0
-        self._minute = 0
         self._forced_429 = 0
-        self._blocked_until = 0.0
         self.lag_s = 0.0
+        self.latency_s = 0.0
+        """Seconds each answer takes to go out (the weight counts on arrival): Binance's trade endpoints take
+        tens to hundreds of milliseconds, so a client has several requests in flight."""
         self.restricted = False
         """Answer every request with 451, as Binance does for a restricted location."""
         self._html_every = 0
@@ -73,31 +87,32 @@ class RestApi:
         """Answer every request with an HTML error page of ``status`` for ``seconds`` from now."""
         self._html_until, self._html_statuses = time.time() + seconds, (status,)
 
-    def answer(self, path: str, query: dict[str, str]) -> Answer:
-        """The HTTP answer to ``GET path?query``."""
+    def answer(self, path: str, query: dict[str, str], client: str = LOCAL_CLIENT) -> Answer:
+        """The HTTP answer to ``GET path?query`` from the IP ``client``."""
         self.requests.append(path)
-        status, headers, body = self._answer(path, query)
+        ip = self.ips.setdefault(client, IpWeight())
+        status, headers, body = self._answer(path, query, ip)
         self.status_counts[status] = self.status_counts.get(status, 0) + 1
-        headers[binance.USED_WEIGHT_HEADER] = str(self._used)
+        headers[binance.USED_WEIGHT_HEADER] = str(ip.used)
         return status, headers, body
 
-    def _answer(self, path: str, query: dict[str, str]) -> Answer:
+    def _answer(self, path: str, query: dict[str, str], ip: IpWeight) -> Answer:
         now = time.time()
-        if now < self._blocked_until:
+        if now < ip.blocked_until:
             return 418, {binance.RETRY_AFTER_HEADER: "120"}, _error(-1003, "IP banned for ignoring 429.")
         if self.restricted:
             return 451, {}, _error(0, "Service unavailable from a restricted location according to 'b. Eligibility'.")
         page = self._html_page(now)
         if page is not None:
             return page
-        if int(now // 60) != self._minute:
-            self._minute, self._used = int(now // 60), 0
+        if int(now // 60) != ip.minute:
+            ip.minute, ip.used = int(now // 60), 0
         weight = binance.WEIGHTS.get(path, 1)
-        self._used += weight
+        ip.used += weight
         self.weight_spent += weight
-        if self._forced_429 > 0 or self._used > self.weight_limit:
+        if self._forced_429 > 0 or ip.used > self.weight_limit:
             self._forced_429 = max(0, self._forced_429 - 1)
-            self._blocked_until = now + self.retry_after_s - 0.05 if self._forced_429 == 0 else 0.0
+            ip.blocked_until = now + self.retry_after_s - 0.05 if self._forced_429 == 0 else 0.0
             return 429, {binance.RETRY_AFTER_HEADER: str(self.retry_after_s)}, _error(-1003, "Too many requests.")
         handlers = {
             binance.EXCHANGE_INFO_PATH: self._exchange_info,

@@ -318,10 +318,13 @@ class FakeBinance:
 
     # Protocol
 
-    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+    async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         url = urllib.parse.urlsplit(request.path)
         if url.path.startswith("/api/"):
-            status, headers, body = self.rest.answer(url.path, dict(urllib.parse.parse_qsl(url.query)))
+            query = dict(urllib.parse.parse_qsl(url.query))
+            status, headers, body = self.rest.answer(url.path, query, str(connection.remote_address[0]))
+            if self.rest.latency_s:
+                await asyncio.sleep(self.rest.latency_s)  # counted on arrival, answered later, as on Binance
             response = connection.respond(status, "")
             response.body = body
             response.headers["Content-Type"] = headers.pop("Content-Type", "application/json")

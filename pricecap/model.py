@@ -138,11 +138,18 @@ def encode_trade(trade: Trade) -> str:
 
 
 HEALTH_MEASUREMENT = "collector_health"
-"""A small point the collector writes every few seconds (tag ``instance``), so Grafana can show its health."""
+"""A small point the collector writes every few seconds (tags ``instance`` and ``shard``), so Grafana can show
+its health: one series per collector, and the copies of one shard side by side."""
 TAG_INSTANCE = "instance"
+TAG_SHARD = "shard"
+"""The collector's shard, ``K/N`` (``0/1``: every symbol); see :mod:`pricecap.shards`."""
 
 
-def encode_health(instance: str, fields: dict[str, int | float], ts_ns: int) -> str:
+UNSHARDED = "0/1"
+
+
+def encode_health(instance: str, fields: dict[str, int | float], ts_ns: int, shard: str = UNSHARDED) -> str:
     """The collector's health point as a line-protocol line: integer counters and float gauges."""
     body = ",".join(f"{k}={v}i" if isinstance(v, int) else f"{k}={float(v)!r}" for k, v in fields.items())
-    return f"{HEALTH_MEASUREMENT},{TAG_INSTANCE}={escape_tag(instance)} {body} {ts_ns}"
+    tags = f"{TAG_INSTANCE}={escape_tag(instance)},{TAG_SHARD}={escape_tag(shard)}"
+    return f"{HEALTH_MEASUREMENT},{tags} {body} {ts_ns}"

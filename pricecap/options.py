@@ -15,6 +15,7 @@ import click
 from pricecap import model
 from pricecap.errors import PricecapError
 from pricecap.settings import config_path, load_settings, valid_host, valid_url
+from pricecap.shards import Shard, ShardSyntaxError
 
 F = TypeVar("F", bound=Callable[..., Any])
 POSITIVE = click.IntRange(min=1, max=2**53)
@@ -35,6 +36,24 @@ class FiniteRange(click.FloatRange):
 
 SECONDS = FiniteRange(min=0, max=86_400 * 365, min_open=True)
 """A positive time in seconds, at most a year."""
+
+
+class ShardType(click.ParamType):  # type: ignore[type-arg]  # generic from click 8.2 on; 8.1 is allowed
+    """``K/N``: one of N shards of the symbols (:class:`pricecap.shards.Shard`)."""
+
+    name = "K/N"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, Shard):
+            return value
+        try:
+            return Shard.parse(str(value))
+        except ShardSyntaxError as e:
+            self.fail(str(e), param, ctx)
+
+
+SHARD = ShardType()
+MAX_INSTANCE_CHARS = 128
 
 
 def fail(error: PricecapError) -> None:
@@ -99,6 +118,15 @@ def checked_host(ctx: click.Context, param: click.Parameter, value: str) -> str:
     """Option callback: a host name or IP address to listen on."""
     if not valid_host(value):
         raise click.BadParameter(f"{value!r} is not a host name or IP address")
+    return value
+
+
+def checked_instance(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """Option callback: a collector's name in its health points (a tag value: printable, one line)."""
+    if not value or not value.isprintable() or len(value) > MAX_INSTANCE_CHARS or value != value.strip():
+        raise click.BadParameter(
+            f"{value!r} is not a name: printable, no edge spaces, 1 to {MAX_INSTANCE_CHARS} characters"
+        )
     return value
 
 

@@ -52,6 +52,11 @@ BAD_VALUES: dict[str, tuple[list[str], ExitCode]] = {
     "input_file": (["@missing", "@directory", BINARY], ExitCode.USAGE),
     "output_file": (["@directory"], ExitCode.USAGE),
     "folder": (["@a_file"], ExitCode.USAGE),
+    "shard": (
+        ["3/3", "-1/2", "1", "1/", "/2", "a/b", "0/0", "0/99999999999999999999", "\u0661/\u0662", *INJECTIONS],
+        ExitCode.USAGE,
+    ),
+    "instance": (["", " x", "x\ny", "x\ty", "x" * 200], ExitCode.USAGE),
 }
 KIND_OF_NAME = {
     "start": "time",
@@ -74,6 +79,8 @@ KIND_OF_NAME = {
     "org": "org",
     "bucket": "bucket",
     "config_path": "config",
+    "shard": "shard",
+    "instance": "instance",
 }
 BASE_ARGS: dict[str, list[str]] = {
     "price-at": ["BTCUSDT"],

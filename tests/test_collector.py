@@ -48,7 +48,8 @@ async def test_every_trade_sent_is_stored_once_with_bursts_and_malformed_frames(
     fake: FakeBinance, settings: InfluxSettings
 ) -> None:
     port = free_port()
-    collector = Collector(config(fake, streams_per_connection=1, metrics_port=port, health_interval_s=0.5), settings)
+    overrides = {"streams_per_connection": 1, "metrics_port": port, "health_interval_s": 0.5, "instance": "one"}
+    collector = Collector(config(fake, **overrides), settings)
     stop = asyncio.Event()
     running = asyncio.create_task(collector.run(stop))
     await fake.wait_for_subscribers(len(SYMBOLS))
@@ -78,12 +79,15 @@ async def test_every_trade_sent_is_stored_once_with_bursts_and_malformed_frames(
         assert f'pricecap_trades_written_total{{symbol="{symbol}"}} {float(sent[symbol])}' in metrics
     assert 'pricecap_malformed_messages_total{reason="bad_json"}' in metrics
     assert health["status"] == "ok"
+    assert (health["shard"], health["instance"]) == ("0/1", "one")
+    assert 'pricecap_shard_info{instance="one",shard="0/1"} 1.0' in metrics
     assert health["written"] == health["received"] == 20_000
     assert health["connections_up"] == 2
     with connect(settings) as client:
         tables = client.query_api().query(HEALTH, params=flux.params({"bucket": settings.bucket}))
     written = [r.get_value() for t in tables for r in t.records]
     assert written and max(written) == 20_000
+    assert {(r.values["instance"], r.values["shard"]) for t in tables for r in t.records} == {("one", "0/1")}
 
 
 async def test_a_trickle_is_written_while_idle_without_waiting_for_the_flush_interval(
@@ -211,7 +215,7 @@ def http_status(url: str) -> tuple[int, dict[str, object]]:
         return e.code, orjson.loads(e.read())
 
 
-async def test_a_shard_whose_frame_handler_raises_is_restarted_and_its_symbols_caught_up(
+async def test_a_connection_whose_frame_handler_raises_is_restarted_and_its_symbols_caught_up(
     fake: FakeBinance, settings: InfluxSettings
 ) -> None:
     collector = Collector(config(fake), settings)
@@ -235,7 +239,7 @@ async def test_a_shard_whose_frame_handler_raises_is_restarted_and_its_symbols_c
     stop.set()
     await asyncio.wait_for(running, 60)
 
-    assert collector.stats.task_restarts == {"shard_0": 1}
+    assert collector.stats.task_restarts == {"connection_0": 1}
     assert collector.stats.repaired_total() > 0, "the trades that went by during the restart came from REST"
     for symbol in SYMBOLS:
         assert stored_ids(settings, symbol) == fake.ledger.ids(symbol)

@@ -114,6 +114,17 @@ def test_ignoring_a_429_earns_a_418_and_weights_are_reported() -> None:
     assert orjson.loads(fresh.answer(binance.HISTORICAL_TRADES_PATH, {"symbol": "NOPE"})[2])["code"] == -1121
 
 
+def test_weight_is_counted_per_client_ip_across_its_requests() -> None:
+    api = RestApi(FakeBinance(["BTCUSDT"]).ledger, weight_limit=50)
+    path, query = binance.HISTORICAL_TRADES_PATH, {"symbol": "BTCUSDT"}
+    first = [api.answer(path, query, "10.0.0.1") for _ in range(2)]
+    other = api.answer(path, query, "10.0.0.2")
+    assert [(a[0], a[1][binance.USED_WEIGHT_HEADER]) for a in first] == [(200, "25"), (200, "50")]
+    assert (other[0], other[1][binance.USED_WEIGHT_HEADER]) == (200, "25"), "another IP has its own 6,000"
+    assert api.answer(path, query, "10.0.0.1")[0] == 429
+    assert api.answer(path, query, "10.0.0.2")[0] == 200, "one IP's 429 bans no other"
+
+
 async def test_agg_trade_streams_carry_the_aggregates_rest_serves(fake: FakeBinance) -> None:
     streams = "btcusdt@aggTrade/btcusdt@trade/ethusdt@aggTrade"
     async with connect(f"{fake.ws_url}/stream?streams={streams}", max_queue=None) as ws:

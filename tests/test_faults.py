@@ -13,7 +13,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -35,10 +35,12 @@ class CollectorProcess:
 
     started: ClassVar[list[CollectorProcess]] = []
 
-    def __init__(self, settings: InfluxSettings, fake: FakeBinance, spool: Path, *options: str) -> None:
+    def __init__(
+        self, settings: InfluxSettings, fake: FakeBinance, spool: Path, *options: str, symbols: Sequence[str] = SYMBOLS
+    ) -> None:
         self.args = [
             os.path.join(os.path.dirname(sys.executable), "pricecap"), "collect",
-            *(a for s in SYMBOLS for a in ("--symbol", s)),
+            *(a for s in symbols for a in ("--symbol", s)),
             "--ws-url", fake.ws_url, "--rest-url", fake.rest_url, "--spool-dir", str(spool),
             "--metrics-port", "0", "--flush-interval-ms", "200", "--log-json", *options,
         ]  # fmt: skip

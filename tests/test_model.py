@@ -110,3 +110,9 @@ def test_negative_ids_and_times_are_refused() -> None:
 def test_the_model_has_two_tags_and_four_fields() -> None:
     assert model.FIELDS == ("price", "qty", "trade_id", "buyer_maker")
     assert series_prefix("binance", "ETHUSDT").count("=") == 2
+
+
+def test_the_health_point_is_tagged_with_the_instance_and_the_shard() -> None:
+    line = model.encode_health("host a", {"written": 3, "lag_s": 0.5}, 7, shard="1/3")
+    assert line == "collector_health,instance=host\\ a,shard=1/3 written=3i,lag_s=0.5 7"
+    assert model.encode_health("h", {"healthy": 1}, 7).startswith("collector_health,instance=h,shard=0/1 ")

@@ -7,7 +7,7 @@ import asyncio
 from collector.pipeline import TradePipeline
 from collector.rest import BinanceRest
 from collector.stats import Stats
-from collector.stream import Shard
+from collector.stream import Connection
 from collector.watchdog import MAX_SILENCE_S, MIN_SILENCE_S, Silence, Watchdog
 from fake_binance import FakeBinance, Scenario
 
@@ -22,16 +22,16 @@ def learnt(rate_per_s: float, seconds: int = 120) -> Silence:
 
 def test_the_silence_limit_follows_the_connection_s_usual_rate() -> None:
     assert Silence().limit_s() == MAX_SILENCE_S, "nothing learnt yet: the longest wait"
-    assert learnt(2_000).limit_s() == MIN_SILENCE_S, "a busy shard: seconds"
-    assert learnt(0.1).limit_s() == 200.0, "a quiet shard: twenty usual intervals"
+    assert learnt(2_000).limit_s() == MIN_SILENCE_S, "a busy connection: seconds"
+    assert learnt(0.1).limit_s() == 200.0, "a quiet connection: twenty usual intervals"
     busy = learnt(2_000)
     assert not busy.suspicious(125.0) and busy.suspicious(130.0)
     busy.observe(busy.frames, connected_at=0.0, paused=True, now=200.0)
     assert not busy.suspicious(205.0), "reading paused by backpressure is not silence"
 
 
-class SilentShard(Shard):
-    """A shard that only records being replaced."""
+class SilentConnection(Connection):
+    """A connection that only records being replaced."""
 
     def __init__(self, symbols: list[str]) -> None:  # no connection at all
         self.index, self.symbols, self.frames, self.connected_at = 0, symbols, 0, 0.0
@@ -47,16 +47,16 @@ async def test_a_quiet_market_keeps_its_connection_and_a_stalled_one_is_replaced
         pipeline = TradePipeline(["BTCUSDT", "ETHUSDT"])
         for symbol in ("BTCUSDT", "ETHUSDT"):
             pipeline.resume_after(symbol, fake.ledger.ids(symbol)[-1])  # the stream delivered everything
-        shard, rest = SilentShard(["BTCUSDT", "ETHUSDT"]), BinanceRest(fake.rest_url)
-        watchdog = Watchdog([shard], lambda: pipeline, rest, Stats(pipeline.states), lambda: False)
+        connection, rest = SilentConnection(["BTCUSDT", "ETHUSDT"]), BinanceRest(fake.rest_url)
+        watchdog = Watchdog([connection], lambda: pipeline, rest, Stats(pipeline.states), lambda: False)
         silence = watchdog.silences[0]
-        await watchdog._prove(shard, silence, 1_000.0)
-        quiet = (shard.recycled[:], silence.quiet_waits, silence.stalled)
+        await watchdog._prove(connection, silence, 1_000.0)
+        quiet = (connection.recycled[:], silence.quiet_waits, silence.stalled)
         fake.prepare(Scenario(count=4, rate=1_000))  # trades the stream did not deliver
-        await watchdog._prove(shard, silence, 2_000.0)
+        await watchdog._prove(connection, silence, 2_000.0)
         rest.close()
     assert quiet == ([], 1, False), "REST showed no newer trade: no reconnect, and a longer wait next time"
-    assert shard.recycled == ["silent"] and silence.stalled
+    assert connection.recycled == ["silent"] and silence.stalled
 
 
 async def test_a_silent_symbol_that_rest_shows_newer_trades_of_catches_up() -> None:
