@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRETS = {"INFLUXDB_TOKEN": "a-test-token", "INFLUXDB_PASSWORD": "a-test-password", "GRAFANA_ADMIN_PASSWORD": "x"}
@@ -201,21 +202,55 @@ def test_each_systemd_instance_runs_its_own_shard_spool_and_name() -> None:
     assert env_example()["INFLUXDB_V2_TOKEN"] == "", "no secret in the example"
 
 
-def test_systemd_instance_command_line(tmp_path: Path) -> None:
-    """ExecStart as systemd runs it for instance 2 of host h1 with the example env file: the shell line it
-    starts gives pricecap exactly these arguments."""
+def systemd_argv(tmp_path: Path, instance: str) -> list[str]:
+    """The arguments pricecap gets from ExecStart, run as systemd runs it for ``instance`` of host h1 with the
+    example env file (systemd's specifiers and ``$$`` replaced, then the shell line it starts)."""
     shim = tmp_path / "pricecap"
     shim.write_text('#!/bin/sh\nprintf "%s\\n" "$@"\n')
     shim.chmod(0o755)
     (service_line,) = unit_service()["ExecStart"]
     assert "$" not in service_line.replace("$$", ""), "every $ is the shell's: systemd would expand a lone $"
     line = service_line
-    for specifier, value in (("%i", "2"), ("%H", "h1"), ("$$", "$"), ("/opt/pricecap/bin/pricecap", str(shim))):
+    for specifier, value in (("%i", instance), ("%H", "h1"), ("$$", "$"), ("/opt/pricecap/bin/pricecap", str(shim))):
         line = line.replace(specifier, value)
     argv = shlex.split(line)
     assert argv[:2] == ["/bin/sh", "-c"] and len(argv) == 3, service_line
     result = subprocess.run(argv, env=env_example(), capture_output=True, text=True, timeout=30, check=True)
-    assert result.stdout.splitlines() == [
+    return result.stdout.splitlines()
+
+
+def test_systemd_instance_command_line(tmp_path: Path) -> None:
+    assert systemd_argv(tmp_path, "2") == [
         *["collect", "--all-symbols", "--shard", "2/3", "--rest-weight-share", "0.3"],
         *["--metrics-port", "9110", "--log-json"],
     ]
+
+
+def test_pricecap_collect_takes_every_deployed_command_line(pair: dict[str, Any], tmp_path: Path) -> None:
+    """The arguments and PRICECAP_* variables the Dockerfile, compose, systemd and Kubernetes give the collector
+    are options of ``pricecap collect`` with values it accepts (parsed as click does before running it)."""
+    from collector.cli import collect
+
+    manifest = yaml.safe_load_all((ROOT / "deploy" / "kubernetes" / "collector.yaml").read_text())
+    containers = [
+        c for d in manifest if d["kind"] == "StatefulSet" for c in d["spec"]["template"]["spec"]["containers"]
+    ]
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    lines = {
+        "Dockerfile": json.loads(re.findall(r"^CMD (.*)$", dockerfile, re.MULTILINE)[-1]),
+        "systemd": systemd_argv(tmp_path, "0"),
+        **{f"compose {name}": pair[name]["command"] for name in ("collector", "collector-b")},
+        **{f"kubernetes {i}": [a.replace("$(POD_INDEX)", "2") for a in c["args"]] for i, c in enumerate(containers)},
+    }
+    for where, argv in lines.items():
+        assert argv[0] == "collect", where
+        collect.make_context("collect", argv[1:])  # raises click's usage error for an unknown option or value
+    envvars = {param.envvar for param in collect.params}
+    given = {
+        *unit_service()["Environment"],
+        *(f"{k}={v}" for name in ("collector", "collector-b") for k, v in pair[name]["environment"].items()),
+        *(f"{e['name']}=" for c in containers for e in c["env"]),
+    }
+    names = {line.split("=", 1)[0] for line in given}
+    assert {"PRICECAP_INSTANCE", "PRICECAP_SPOOL_DIR"} <= names
+    assert {n for n in names if n.startswith("PRICECAP_")} <= envvars
