@@ -13,7 +13,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -285,17 +285,6 @@ async def test_trades_refused_with_the_spool_full_are_written_once_influxd_is_ba
         )
         assert collector.logged("trades left unwritten with the spool full are written again")
         assert collector.logged("collector stopped")[0]["lost"] == 0
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def own_influxd(tmp_path: Path) -> Iterator[tuple[InfluxdServer, InfluxSettings]]:
-    """An influxd of the test's own, to kill and start again, and the settings of its bucket."""
-    server = InfluxdServer(ensure_binary(), tmp_path / "influxd", free_port())
-    server.start()
-    try:
-        yield server, server.onboard(Onboarding.generate())
     finally:
         server.stop()
 
