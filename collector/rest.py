@@ -268,8 +268,7 @@ class BinanceRest:
         rows = await self.get(
             binance.HISTORICAL_TRADES_PATH, {"symbol": symbol, "fromId": str(from_id), "limit": str(limit)}
         )
-        with _shape(binance.HISTORICAL_TRADES_PATH):
-            return [TradeEvent(symbol, r["id"], r["price"], r["qty"], r["time"], r["isBuyerMaker"]) for r in rows]
+        return _trades(symbol, binance.HISTORICAL_TRADES_PATH, rows)
 
     async def agg_trades(
         self, symbol: str, *, from_agg: int | None = None, start_ms: int | None = None
@@ -292,8 +291,7 @@ class BinanceRest:
         rows = await self.get(
             binance.RECENT_TRADES_PATH, {"symbol": symbol, "limit": str(binance.MAX_TRADES_PER_REQUEST)}
         )
-        with _shape(binance.RECENT_TRADES_PATH):
-            return [TradeEvent(symbol, r["id"], r["price"], r["qty"], r["time"], r["isBuyerMaker"]) for r in rows]
+        return _trades(symbol, binance.RECENT_TRADES_PATH, rows)
 
     async def latest_ids(self) -> dict[str, int]:
         """Every symbol's newest trade id of the last 24 hours, in one ``ticker/24hr`` request (weight 80);
@@ -331,6 +329,12 @@ def _retry_after_s(header: str | None, in_a_row: int) -> float:
     if header and header.replace(".", "", 1).isdigit():
         return float(header)
     return min(120.0, 2.0 * 2.0**in_a_row)
+
+
+def _trades(symbol: str, path: str, rows: Any) -> list[TradeEvent]:
+    """The trades of a ``historicalTrades`` or ``trades`` answer (the same row shape)."""
+    with _shape(path):
+        return [TradeEvent(symbol, r["id"], r["price"], r["qty"], r["time"], r["isBuyerMaker"]) for r in rows]
 
 
 def _json(data: bytes) -> Any:
