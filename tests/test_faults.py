@@ -64,10 +64,13 @@ class CollectorProcess:
             assert not [line for line in lines if "Traceback" in line], "no traceback in the log"
             assert self.logged("collector stopped")[-1]["lost"] == 0
 
-    def kill_if_running(self) -> None:
-        """Leave no collector behind when a test fails half-way."""
-        if self.process is not None and self.process.returncode is None:
-            self.process.kill()
+    @classmethod
+    def kill_strays(cls) -> None:
+        """Leave no collector behind when a test fails half-way (for fixtures' teardown)."""
+        for collector in cls.started:
+            if collector.process is not None and collector.process.returncode is None:
+                collector.process.kill()
+        cls.started.clear()
 
     def logged(self, message: str) -> list[dict[str, object]]:
         return [entry for entry in self.log if entry.get("event") == message]
@@ -77,9 +80,7 @@ class CollectorProcess:
 async def fake() -> AsyncIterator[FakeBinance]:
     async with FakeBinance(SYMBOLS, first_id=1_999_001, ping_interval_s=1.0, pong_timeout_s=3.0) as exchange:
         yield exchange
-    for collector in CollectorProcess.started:
-        collector.kill_if_running()
-    CollectorProcess.started.clear()
+    CollectorProcess.kill_strays()
 
 
 async def all_stored(settings: InfluxSettings, fake: FakeBinance, timeout_s: float = 120.0) -> None:

@@ -26,12 +26,11 @@ from pricecap.shards import Shard
 from queries.api import Prices
 from tests.helpers import stored_trades
 from tests.test_collector import config
-from tests.test_faults import CollectorProcess
+from tests.test_faults import RATE, CollectorProcess
 
 pytestmark = pytest.mark.integration
 PAIR_SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
 TWELVE = [f"S{i:02d}USDT" for i in range(12)]
-RATE = 2_500
 HEALTH_TAGS = """
 from(bucket: params.bucket) |> range(start: -1h)
   |> filter(fn: (r) => r._measurement == params.measurement and r._field == "healthy")
@@ -49,9 +48,7 @@ async def fake() -> AsyncIterator[FakeBinance]:
     """The fake exchange of the pair's symbols; no collector process outlives the test."""
     async with exchange(PAIR_SYMBOLS) as ex:
         yield ex
-    for collector in CollectorProcess.started:
-        collector.kill_if_running()
-    CollectorProcess.started.clear()
+    CollectorProcess.kill_strays()
 
 
 @pytest.fixture
@@ -59,9 +56,7 @@ async def twelve() -> AsyncIterator[FakeBinance]:
     """The fake exchange of twelve symbols; no collector process outlives the test."""
     async with exchange(TWELVE) as ex:
         yield ex
-    for collector in CollectorProcess.started:
-        collector.kill_if_running()
-    CollectorProcess.started.clear()
+    CollectorProcess.kill_strays()
 
 
 async def until(condition: Callable[[], bool], timeout_s: float = 120.0, what: str = "") -> None:
