@@ -29,10 +29,11 @@ from grafana.panels import (
     textbox,
     timeseries,
 )
+from queries.rollup import CANDLE_BUCKET_SUFFIX
 
 LAST_PRICE_LOOKBACK: Final = "30d"
 INSTANCES_LOOKBACK: Final = "24h"
-CANDLE_BUCKET: Final = '${bucket:json} + "_candles"'
+CANDLE_BUCKET: Final = f"${{bucket:json}} + {string(CANDLE_BUCKET_SUFFIX)}"
 """The candles bucket of ``pricecap setup`` for the selected bucket (queries.rollup.candle_bucket, as Flux)."""
 VARIABLES: Final = (textbox("bucket", "Bucket", "trades"), constant("exchange", "binance"))
 

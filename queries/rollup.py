@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Final
 
 from influxdb_client.domain.bucket import Bucket
 from influxdb_client.domain.bucket_retention_rules import BucketRetentionRules
@@ -44,9 +45,13 @@ ROLLUPS = (
 )
 
 
+CANDLE_BUCKET_SUFFIX: Final = "_candles"
+"""The candles bucket of raw bucket ``B`` is ``B_candles`` (Grafana's dashboards name it the same way)."""
+
+
 def candle_bucket(settings: InfluxSettings) -> str:
     """The name of the candles bucket that goes with the settings' raw bucket."""
-    return f"{settings.bucket}_candles"
+    return settings.bucket + CANDLE_BUCKET_SUFFIX
 
 
 def task_name(rollup: Rollup, settings: InfluxSettings) -> str:
