@@ -350,6 +350,7 @@ def prepare(
         raise SystemExit(f"{folder} holds an unfinished load: remove it, or use another --reuse folder")
     onboarding = Onboarding.generate()
     settings = server.onboard(onboarding)
+    rollup.shape_raw_bucket(settings)  # the shard groups of pricecap setup (and up), before any trade lands
     assert server.pid is not None
     progress(f"loading {dataset.trades:,} trades over {dataset.days} days ...")
     influxd_cpu = cpu_s(server.pid)

@@ -12,8 +12,11 @@ import logging
 from dataclasses import dataclass
 from typing import Final
 
+from influxdb_client.client.bucket_api import BucketsApi
+from influxdb_client.client.influxdb_client import InfluxDBClient
 from influxdb_client.domain.bucket import Bucket
 from influxdb_client.domain.bucket_retention_rules import BucketRetentionRules
+from influxdb_client.domain.organization import Organization
 from influxdb_client.domain.task_create_request import TaskCreateRequest
 from influxdb_client.domain.task_update_request import TaskUpdateRequest
 
@@ -80,21 +83,40 @@ def script(rollup: Rollup, settings: InfluxSettings, window: tuple[int, int] | N
     return body.replace('import "date"\n', 'import "date"\n\n' + head, 1)
 
 
-def shard_group_seconds(retention_s: int) -> int:
-    """InfluxDB's own default shard-group duration for a retention (0: forever): it must not exceed the
-    retention, so a retention change carries it along."""
+RAW_SHARD_GROUP_S: Final = 86_400
+"""The longest shard group of the trades bucket: a day, not the 7 days InfluxDB gives a bucket kept forever. A
+pushed-down read of one trade costs influxd time in proportion to its series' blocks in the shard (it lists them
+all), so a busy market's price-at costs about a third less in day shards (bench.queries, 2026-12-02); a range of
+30 days then spans 30 shards, which the candles make cheap."""
+CANDLE_SHARD_GROUP_S: Final = 7 * 86_400
+"""The longest shard group of the candles bucket (a minute's candle per market: few blocks per shard)."""
+
+
+def shard_group_seconds(retention_s: int, longest_s: int) -> int:
+    """The shard-group duration for a retention (0: forever): InfluxDB's own default, at most ``longest_s``.
+    It must not exceed the retention, so a retention change carries it along."""
     if retention_s == 0 or retention_s >= 180 * 86_400:
-        return 7 * 86_400
-    return 86_400 if retention_s >= 2 * 86_400 else 3_600
+        default = 7 * 86_400
+    else:
+        default = 86_400 if retention_s >= 2 * 86_400 else 3_600
+    return min(default, longest_s)
 
 
-def retention_rules(retention_s: int) -> list[BucketRetentionRules]:
-    """The rules of a bucket that keeps data ``retention_s`` seconds (0: forever, which InfluxDB writes as 0)."""
+def retention_rules(retention_s: int, longest_s: int) -> list[BucketRetentionRules]:
+    """The rules of a bucket that keeps data ``retention_s`` seconds (0: forever, which InfluxDB writes as 0), in
+    shard groups of at most ``longest_s``."""
     return [
         BucketRetentionRules(
-            type="expire", every_seconds=retention_s, shard_group_duration_seconds=shard_group_seconds(retention_s)
+            type="expire",
+            every_seconds=retention_s,
+            shard_group_duration_seconds=shard_group_seconds(retention_s, longest_s),
         )
     ]
+
+
+def shard_group_of(bucket: Bucket) -> int:
+    """The shard-group duration of a bucket as InfluxDB reports it, in seconds (0 where it reports none)."""
+    return next((r.shard_group_duration_seconds or 0 for r in bucket.retention_rules or []), 0)
 
 
 def retention_of(bucket: Bucket) -> int:
@@ -109,18 +131,12 @@ def setup(settings: InfluxSettings, retention_s: int | None) -> list[str]:
     done = []
     with connect(settings) as client:
         buckets = client.buckets_api()
-        org = client.organizations_api().find_organizations(org=settings.org)[0]
-        for name, keep in ((settings.bucket, retention_s), (candle_bucket(settings), 0)):
-            bucket = buckets.find_bucket_by_name(name)
-            if bucket is None:
-                buckets.create_bucket(bucket_name=name, org_id=org.id, retention_rules=retention_rules(keep or 0))
-                verb = "created"
-            elif keep is not None and retention_of(bucket) != keep:
-                bucket.retention_rules = retention_rules(keep)
-                buckets.update_bucket(bucket)
-                verb = "updated"
-            else:
-                verb = "kept"
+        org = _org(client, settings)
+        for name, keep, longest in (
+            (settings.bucket, retention_s, RAW_SHARD_GROUP_S),
+            (candle_bucket(settings), 0, CANDLE_SHARD_GROUP_S),
+        ):
+            verb = _ensure_bucket(buckets, org.id, name, keep, longest)
             stored = buckets.find_bucket_by_name(name)
             kept = retention_of(stored) if stored is not None else 0
             if keep is not None and kept != keep:
@@ -140,6 +156,33 @@ def setup(settings: InfluxSettings, retention_s: int | None) -> list[str]:
                 tasks.create_task(task_create_request=TaskCreateRequest(flux=text, org_id=org.id, status="active"))
                 done.append(f"created task {name!r} (every {rollup.task_every})")
     return done
+
+
+def shape_raw_bucket(settings: InfluxSettings) -> str:
+    """Give the trades bucket the shard groups ``pricecap setup`` gives it, its retention kept (what ``pricecap
+    up`` and the benchmarks do to a bucket they have just made); the verb: created, updated or kept."""
+    with connect(settings) as client:
+        return _ensure_bucket(client.buckets_api(), _org(client, settings).id, settings.bucket, None, RAW_SHARD_GROUP_S)
+
+
+def _org(client: InfluxDBClient, settings: InfluxSettings) -> Organization:
+    found: list[Organization] = client.organizations_api().find_organizations(org=settings.org)
+    return found[0]
+
+
+def _ensure_bucket(buckets: BucketsApi, org_id: str, name: str, keep: int | None, longest_s: int) -> str:
+    """Create bucket ``name`` keeping data ``keep`` seconds (None: as it is, forever when new; 0: forever) in
+    shard groups of at most ``longest_s``, or update it to that (new shard groups only); the verb."""
+    bucket = buckets.find_bucket_by_name(name)
+    if bucket is None:
+        buckets.create_bucket(bucket_name=name, org_id=org_id, retention_rules=retention_rules(keep or 0, longest_s))
+        return "created"
+    target = retention_of(bucket) if keep is None else keep
+    if (retention_of(bucket), shard_group_of(bucket)) == (target, shard_group_seconds(target, longest_s)):
+        return "kept"
+    bucket.retention_rules = retention_rules(target, longest_s)
+    buckets.update_bucket(bucket)
+    return "updated"
 
 
 def has_candles(settings: InfluxSettings) -> bool:

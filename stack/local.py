@@ -29,6 +29,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 from pricecap.errors import ConfigError, StackError
 from pricecap.influxd import InfluxdServer, Onboarding, ensure_binary
 from pricecap.settings import InfluxSettings, store_settings
+from queries import rollup
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -205,4 +206,5 @@ def managed_influxd(
     with server:
         if not server.onboarded():
             server.onboard(Onboarding(org, settings.bucket, password=secrets.token_urlsafe(18), token=token))
+            rollup.shape_raw_bucket(settings)  # day shard groups, as pricecap setup gives
         yield server, settings

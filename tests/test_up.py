@@ -22,8 +22,10 @@ import pytest
 from pydantic import SecretStr
 
 from pricecap.errors import ConfigError, ExitCode
+from pricecap.influx import connect
 from pricecap.influxd import InfluxdServer, ensure_binary, free_port
 from pricecap.settings import InfluxSettings, config_path, load_settings, store_settings
+from queries import rollup
 from queries.api import trade_counts
 from stack.local import StackPaths, StackState, alive, default_data_dir, read_json
 from tests.helpers import one_line_error, pricecap, stored_ids
@@ -120,6 +122,9 @@ def test_up_simulate_stores_exactly_the_simulated_trades_and_restarts_on_the_sam
     with InfluxdServer(ensure_binary(), paths.influxd_dir, port):
         for symbol in SYMBOLS:
             assert stored_ids(settings, symbol) == first_run[symbol] + second_run[symbol]
+        with connect(settings) as client:
+            bucket = client.buckets_api().find_bucket_by_name(settings.bucket)
+        assert bucket is not None and rollup.shard_group_of(bucket) == rollup.RAW_SHARD_GROUP_S, "as setup makes it"
 
 
 @pytest.mark.integration

@@ -3,6 +3,7 @@ reported as done. Real processes against the real influxd (and, for ``up``, the 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -102,12 +103,13 @@ def test_up_writes_a_named_config_that_does_not_exist_yet_and_says_what_it_did(t
 
 
 # 3, 4. setup: what it reports is what InfluxDB keeps; any retention can be set on an existing bucket.
-@pytest.fixture
-def retained(server_settings: InfluxSettings) -> Iterator[InfluxSettings]:
-    """A bucket that keeps 30 days; its candles bucket and tasks go away with it."""
-    name = f"retained-{time.time_ns()}"
+@contextlib.contextmanager
+def scratch_bucket(
+    server_settings: InfluxSettings, prefix: str, rules: list[BucketRetentionRules]
+) -> Iterator[InfluxSettings]:
+    """A new bucket with ``rules``; it, its candles bucket and its tasks go away afterwards."""
+    name = f"{prefix}-{time.time_ns()}"
     with connect(server_settings) as client:
-        rules = [BucketRetentionRules(type="expire", every_seconds=30 * 86_400)]
         created = client.buckets_api().create_bucket(bucket_name=name, org=server_settings.org, retention_rules=rules)
         settings = server_settings.model_copy(update={"bucket": name})
         try:
@@ -120,6 +122,15 @@ def retained(server_settings: InfluxSettings) -> Iterator[InfluxSettings]:
             candles = client.buckets_api().find_bucket_by_name(rollup.candle_bucket(settings))
             if candles is not None:
                 client.buckets_api().delete_bucket(candles)
+
+
+@pytest.fixture
+def retained(server_settings: InfluxSettings) -> Iterator[InfluxSettings]:
+    """A bucket that keeps 30 days."""
+    with scratch_bucket(
+        server_settings, "retained", [BucketRetentionRules(type="expire", every_seconds=30 * 86_400)]
+    ) as settings:
+        yield settings
 
 
 def retention_now(settings: InfluxSettings) -> tuple[int, int]:
@@ -138,12 +149,12 @@ def test_setup_reports_the_retention_influxdb_keeps(retained: InfluxSettings) ->
     assert plain.returncode == 0, plain.stderr
     assert plain.stdout.splitlines()[0] == f"kept bucket {retained.bucket} (retention 30d)"
     assert retention_now(retained)[0] == 30 * 86_400
-    for text, seconds, line in [
-        ("0", 0, "kept forever"),
-        ("2d", 2 * 86_400, "retention 2d"),
-        ("12h", 12 * 3600, "retention 12h"),
-        ("1h", 3600, "retention 1h"),
-        ("30m", None, None),
+    for text, seconds, line, shard_group in [
+        ("0", 0, "kept forever", 86_400),
+        ("2d", 2 * 86_400, "retention 2d", 86_400),
+        ("12h", 12 * 3600, "retention 12h", 3600),
+        ("1h", 3600, "retention 1h", 3600),
+        ("30m", None, None, None),
     ]:
         result = pricecap("setup", "--no-rebuild", "--retention", text, env=env)
         if seconds is None:
@@ -151,9 +162,28 @@ def test_setup_reports_the_retention_influxdb_keeps(retained: InfluxSettings) ->
             continue
         assert result.returncode == 0, result.stderr
         assert result.stdout.splitlines()[0] == f"updated bucket {retained.bucket} ({line})"
-        kept, shard_group = retention_now(retained)
-        assert kept == seconds
-        assert shard_group <= (seconds or shard_group)
+        assert retention_now(retained) == (seconds, shard_group)
+
+
+@pytest.mark.integration
+def test_setup_puts_a_bucket_kept_forever_into_day_shard_groups(server_settings: InfluxSettings) -> None:
+    with scratch_bucket(server_settings, "forever", []) as settings:
+        assert retention_now(settings) == (0, 7 * 86_400), "InfluxDB's own default"
+        env = {**environment_of(settings), "INFLUXDB_V2_BUCKET": settings.bucket, "PRICECAP_CONFIG": "/dev/null"}
+        first = pricecap("setup", "--no-rebuild", env=env)
+        assert first.returncode == 0, first.stderr
+        assert first.stdout.splitlines()[:2] == [
+            f"updated bucket {settings.bucket} (kept forever)",
+            f"created bucket {rollup.candle_bucket(settings)} (kept forever)",
+        ]
+        assert retention_now(settings) == (0, 86_400)
+        candles = settings.model_copy(update={"bucket": rollup.candle_bucket(settings)})
+        assert retention_now(candles) == (0, 7 * 86_400), "a candle per minute: few blocks in a week's shard"
+        again = pricecap("setup", "--no-rebuild", env=env)
+        assert again.stdout.splitlines()[:2] == [
+            f"kept bucket {settings.bucket} (kept forever)",
+            f"kept bucket {rollup.candle_bucket(settings)} (kept forever)",
+        ]
 
 
 # 5. Tracebacks that are now one line.
