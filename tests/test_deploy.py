@@ -68,7 +68,7 @@ def pair() -> dict[str, Any]:
 
 def test_docker_compose_config_accepts_the_file(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(services) == {"influxdb", "collector", "grafana"}
+    assert set(services) == {"influxdb", "collector", "setup", "grafana"}
     for name in ("influxdb", "grafana"):
         assert re.fullmatch(r"[\w./-]+:\d+\.\d+\.\d+", services[name]["image"]), "images are pinned"
     assert services["collector"]["build"]["context"] == str(ROOT)
@@ -79,16 +79,27 @@ def test_the_token_reaches_influxdb_the_collector_and_grafana(compose: dict[str,
     influxdb = services["influxdb"]["environment"]
     assert influxdb["DOCKER_INFLUXDB_INIT_MODE"] == "setup"
     assert influxdb["DOCKER_INFLUXDB_INIT_ADMIN_TOKEN"] == SECRETS["INFLUXDB_TOKEN"]
-    for name in ("collector", "grafana"):
+    for name in ("collector", "setup", "grafana"):
         env = services[name]["environment"]
         assert env["INFLUXDB_V2_TOKEN"] == SECRETS["INFLUXDB_TOKEN"]
         assert env["INFLUXDB_V2_URL"] == "http://influxdb:8086"
         assert (env["INFLUXDB_V2_ORG"], env["INFLUXDB_V2_BUCKET"]) == ("pricecap", "trades")
 
 
+def test_setup_runs_before_grafana_and_influxd_does_not_profile(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    setup = services["setup"]
+    assert setup["command"] == ["setup", "--no-rebuild"] and setup["restart"] == "no"
+    assert setup["image"] == services["collector"]["image"], "the same pricecap image"
+    assert setup["depends_on"]["influxdb"]["condition"] == "service_healthy"
+    assert services["grafana"]["depends_on"]["setup"]["condition"] == "service_completed_successfully"
+    assert "setup" not in services["collector"]["depends_on"], "collecting never waits for setup"
+    assert services["influxdb"]["environment"]["INFLUXD_PPROF_DISABLED"] == "true"
+
+
 def test_volumes_for_data_spool_and_provisioning(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    targets = {name: {v["target"]: v for v in s["volumes"]} for name, s in services.items()}
+    targets = {name: {v["target"]: v for v in s.get("volumes", [])} for name, s in services.items()}
     assert targets["influxdb"]["/var/lib/influxdb2"]["type"] == "volume"
     assert targets["collector"][SPOOL]["type"] == "volume"
     assert services["collector"]["environment"]["PRICECAP_SPOOL_DIR"] == SPOOL
