@@ -1,7 +1,8 @@
 // The trade at one end of each of many ranges: per range {symbol, start, stop} of params.ranges, the last point of
 // that market in [start, stop) (or the first, when params.first), with every field. Each range is one
 // range |> filter |> last() (or first()) that InfluxDB pushes down into its storage engine, so the cost grows
-// with the ranges, not with the trades in them; queries.api.Prices.prices_at sends a few dozen ranges per
+// with the ranges, not with the trades in them. queries.api.Prices.prices_at sends it where InfluxQL cannot
+// reach the bucket (queries/influxql.py asks the same, in about half the CPU), a few dozen ranges per
 // request, several requests at once, and checks each answer against the trade_id rule of the README (a point
 // whose trade_id ends in 999999, or for first() in 000000, may hide a later or earlier trade of its millisecond).
 // The rows carry start_ns and stop_ns, so each answer finds its range.

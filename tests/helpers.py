@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 from influxdb_client.client.flux_table import FluxRecord
 from influxdb_client.client.write_api import SYNCHRONOUS
+from influxdb_client.domain.dbrp_create import DBRPCreate
+from influxdb_client.service.dbr_ps_service import DBRPsService
 
 from pricecap import flux, model
 from pricecap.errors import ExitCode
@@ -100,6 +102,33 @@ def bucket_with(server_settings: InfluxSettings, name: str, trades: list[model.T
             yield server_settings.model_copy(update={"bucket": created.name})
         finally:
             buckets.delete_bucket(created)
+
+
+@contextmanager
+def influxql_shadowed(settings: InfluxSettings) -> Iterator[None]:
+    """A mapping made by hand that gives the bucket's InfluxQL name (database = bucket, policy autogen) to an
+    empty decoy bucket, as on a server where someone mapped that name for another use; removed afterwards."""
+    with connect(settings) as client:
+        buckets = client.buckets_api()
+        own, decoy = (
+            buckets.find_bucket_by_name(settings.bucket),
+            buckets.create_bucket(bucket_name=f"{settings.bucket}-decoy", org=settings.org),
+        )
+        mappings = DBRPsService(client.api_client)
+        mapping = mappings.post_dbrp(
+            DBRPCreate(
+                org_id=own.org_id,
+                bucket_id=decoy.id,
+                database=settings.bucket,
+                retention_policy="autogen",
+                default=True,
+            )
+        )
+        try:
+            yield
+        finally:
+            mappings.delete_dbrpid(mapping.id, org_id=own.org_id)
+            buckets.delete_bucket(decoy)
 
 
 def record_queries(prices: Prices) -> list[str]:

@@ -6,6 +6,7 @@ millisecond, trades exactly on window edges, a long gap, and a day on which Euro
 
 from __future__ import annotations
 
+import contextlib
 import random
 import uuid
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ from pricecap.settings import InfluxSettings
 from queries import Prices, api, rollup
 from queries.models import Candle
 from tests import reference
-from tests.helpers import bucket_with, record_queries
+from tests.helpers import bucket_with, influxql_shadowed, record_queries
 from tests.reference import Point
 
 pytestmark = pytest.mark.integration
@@ -87,6 +88,18 @@ def prices(bucket: InfluxSettings) -> Iterator[Prices]:
         yield p
 
 
+@pytest.fixture(params=["influxql", "flux"])
+def batch_prices(request: pytest.FixtureRequest, bucket: InfluxSettings) -> Iterator[Prices]:
+    """Prices whose batch look-ups go through InfluxQL, or through prices_at.flux where a mapping made by hand
+    takes the bucket's InfluxQL name (InfluxQL would read another bucket there)."""
+    with contextlib.ExitStack() as stack:
+        if request.param == "flux":
+            stack.enter_context(influxql_shadowed(bucket))
+        prices = stack.enter_context(Prices(bucket))
+        assert (prices.runner.influxql_database is None) == (request.param == "flux")
+        yield prices
+
+
 def instants(points: list[Point], rng: random.Random, count: int) -> list[int]:
     """Instants that matter: on trades' exact milliseconds, 1 ns and 1 ms either side, and random ones."""
     chosen = rng.sample(points, min(count, len(points)))
@@ -109,13 +122,17 @@ def mixed_instants(data: dict[str, list[Point]], rng: random.Random, count: int)
 @pytest.mark.parametrize("near_ms", [None, 10])
 @pytest.mark.parametrize("nearest", [False, True])
 def test_price_at_many_instants_equals_the_reference(
-    prices: Prices, data: dict[str, list[Point]], nearest: bool, near_ms: int | None, monkeypatch: pytest.MonkeyPatch
+    batch_prices: Prices,
+    data: dict[str, list[Point]],
+    nearest: bool,
+    near_ms: int | None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     if near_ms is not None:  # most answers lie past the first step: the rest of the look-back finds them
         monkeypatch.setattr(api, "NEAR_NS", near_ms * MS)
     asked = mixed_instants(data, random.Random(1), 60)
     lookback = timedelta(hours=3)
-    answers = prices.prices_at(asked, lookback=lookback, nearest=nearest)
+    answers = batch_prices.prices_at(asked, lookback=lookback, nearest=nearest)
     for (symbol, at), answer in zip(asked, answers, strict=True):
         expected = reference.price_at(data[symbol], at, 3 * HOUR_MS * MS, nearest)
         got = (answer.trade.trade_id, answer.price, answer.trade.time_ns) if answer else None
@@ -125,11 +142,11 @@ def test_price_at_many_instants_equals_the_reference(
 
 @pytest.mark.parametrize("nearest", [False, True])
 def test_batch_answers_equal_single_answers_streamed_in_blocks(
-    prices: Prices, data: dict[str, list[Point]], nearest: bool, monkeypatch: pytest.MonkeyPatch
+    prices: Prices, batch_prices: Prices, data: dict[str, list[Point]], nearest: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(api, "BLOCK", 7)  # several blocks, each its own requests
     asked = mixed_instants(data, random.Random(3), 6)
-    batch = list(prices.iter_prices_at(iter(asked), lookback="3h", nearest=nearest))
+    batch = list(batch_prices.iter_prices_at(iter(asked), lookback="3h", nearest=nearest))
     assert len(batch) == len(asked)
     for (symbol, at), answer in zip(asked, batch, strict=True):
         try:
@@ -175,6 +192,22 @@ def test_price_at_a_trade_exactly_at_the_instant_counts_and_staleness_is_exact(p
     assert prices.price_at("QUIET", at).trade.trade_id == 12
     answer = prices.price_at("QUIET", at - 1)
     assert (answer.trade.trade_id, answer.stale_ns) == (11, HOUR_MS * MS - 1)
+
+
+def test_a_bucket_named_database_slash_policy_is_read_through_influxql(
+    server_settings: InfluxSettings, data: dict[str, list[Point]]
+) -> None:
+    """InfluxDB maps bucket ``D/R`` to InfluxQL database ``D``, retention policy ``R``."""
+    name = f"db-{uuid.uuid4().hex[:8]}/rp"
+    with bucket_with(server_settings, name, [p.trade for p in data["QUIET"]]) as settings, Prices(settings) as prices:
+        assert prices.runner.influxql_database == (name.partition("/")[0], "rp")
+        asked = [("QUIET", p.ts + d) for p in data["QUIET"] for d in (-1, 0, MS)]
+        got = [a.trade.trade_id if a else None for a in prices.prices_at(asked, lookback="3h")]
+        want = [
+            e.trade.trade_id if e else None
+            for e in (reference.price_at(data["QUIET"], at, 3 * HOUR_MS * MS, False) for _, at in asked)
+        ]
+        assert got == want
 
 
 def test_lookback_limits_the_answer_and_a_long_gap_is_bridged_when_allowed(prices: Prices) -> None:
