@@ -13,10 +13,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from influxdb_client.client.bucket_api import BucketsApi
-from influxdb_client.client.influxdb_client import InfluxDBClient
 from influxdb_client.domain.bucket import Bucket
 from influxdb_client.domain.bucket_retention_rules import BucketRetentionRules
-from influxdb_client.domain.organization import Organization
 from influxdb_client.domain.task_create_request import TaskCreateRequest
 from influxdb_client.domain.task_update_request import TaskUpdateRequest
 
@@ -131,12 +129,12 @@ def setup(settings: InfluxSettings, retention_s: int | None) -> list[str]:
     done = []
     with connect(settings) as client:
         buckets = client.buckets_api()
-        org = _org(client, settings)
+        org = client.organizations_api().find_organizations(org=settings.org)[0]
         for name, keep, longest in (
             (settings.bucket, retention_s, RAW_SHARD_GROUP_S),
             (candle_bucket(settings), 0, CANDLE_SHARD_GROUP_S),
         ):
-            verb = _ensure_bucket(buckets, org.id, name, keep, longest)
+            verb = _ensure_bucket(buckets, settings.org, name, keep, longest)
             stored = buckets.find_bucket_by_name(name)
             kept = retention_of(stored) if stored is not None else 0
             if keep is not None and kept != keep:
@@ -162,20 +160,15 @@ def shape_raw_bucket(settings: InfluxSettings) -> str:
     """Give the trades bucket the shard groups ``pricecap setup`` gives it, its retention kept (what ``pricecap
     up`` and the benchmarks do to a bucket they have just made); the verb: created, updated or kept."""
     with connect(settings) as client:
-        return _ensure_bucket(client.buckets_api(), _org(client, settings).id, settings.bucket, None, RAW_SHARD_GROUP_S)
+        return _ensure_bucket(client.buckets_api(), settings.org, settings.bucket, None, RAW_SHARD_GROUP_S)
 
 
-def _org(client: InfluxDBClient, settings: InfluxSettings) -> Organization:
-    found: list[Organization] = client.organizations_api().find_organizations(org=settings.org)
-    return found[0]
-
-
-def _ensure_bucket(buckets: BucketsApi, org_id: str, name: str, keep: int | None, longest_s: int) -> str:
+def _ensure_bucket(buckets: BucketsApi, org: str | None, name: str, keep: int | None, longest_s: int) -> str:
     """Create bucket ``name`` keeping data ``keep`` seconds (None: as it is, forever when new; 0: forever) in
     shard groups of at most ``longest_s``, or update it to that (new shard groups only); the verb."""
     bucket = buckets.find_bucket_by_name(name)
     if bucket is None:
-        buckets.create_bucket(bucket_name=name, org_id=org_id, retention_rules=retention_rules(keep or 0, longest_s))
+        buckets.create_bucket(bucket_name=name, org=org, retention_rules=retention_rules(keep or 0, longest_s))
         return "created"
     target = retention_of(bucket) if keep is None else keep
     if (retention_of(bucket), shard_group_of(bucket)) == (target, shard_group_seconds(target, longest_s)):
