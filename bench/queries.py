@@ -4,7 +4,8 @@
                             [--candles] [--reuse DIR] [--json PATH]
 
 Generates ``--trades`` trades (seeded, :mod:`bench.trades`) over ``--days`` days in ten markets (half of them
-in BTCUSDT; LUNAUSDT stops trading 10 days before the end) and writes them to a throwaway influxd. It waits
+in BTCUSDT; LUNAUSDT stops trading 10 days before the end) and writes them to a throwaway influxd, into a
+bucket in the day shard groups of ``pricecap setup`` (:func:`queries.rollup.shape_raw_bucket`). It waits
 until InfluxDB counts every one, has compacted them (``--compact``, the default; see COLD_AFTER) and is idle,
 then times each question with one connection, as a user of the API would: price-at at random instants
 (p50/p99/max), also long after a market's last trade and with ``nearest``, ``prices_at`` batches (100
