@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import orjson
 import urllib3
 from influxdb_client.client.influxdb_client import InfluxDBClient
@@ -82,17 +85,24 @@ def influx_error(error: BaseException, settings: InfluxSettings) -> PricecapErro
     return None
 
 
+@contextmanager
+def user_errors(settings: InfluxSettings) -> Iterator[None]:
+    """Any failure of an InfluxDB call inside, raised as its one-line user error (:func:`influx_error`, else
+    InfluxDownError)."""
+    try:
+        yield
+    except (ApiException, urllib3.exceptions.HTTPError, OSError) as e:
+        raise (influx_error(e, settings) or InfluxDownError(describe(e, settings))) from None
+
+
 def check(settings: InfluxSettings) -> str:
     """Verify that the server answers, accepts the token and has the bucket; return the server version.
 
     Raises InfluxDownError (server down), UnreachableError (token refused) or ConfigError (no such bucket).
     """
-    with connect(settings) as client:
-        try:
-            version = client.version()
-            bucket = client.buckets_api().find_bucket_by_name(settings.bucket)
-        except (ApiException, urllib3.exceptions.HTTPError, OSError) as e:
-            raise (influx_error(e, settings) or InfluxDownError(describe(e, settings))) from None
+    with connect(settings) as client, user_errors(settings):
+        version = client.version()
+        bucket = client.buckets_api().find_bucket_by_name(settings.bucket)
     if bucket is None:
         raise ConfigError(f"InfluxDB at {settings.url} has no bucket {settings.bucket!r} in org {settings.org!r}")
     return str(version)

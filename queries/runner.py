@@ -14,7 +14,7 @@ from influxdb_client.rest import ApiException
 from influxdb_client.service.dbr_ps_service import DBRPsService
 
 from pricecap import flux, model
-from pricecap.influx import InfluxDownError, connect, describe, influx_error
+from pricecap.influx import connect, user_errors
 from pricecap.settings import InfluxSettings
 
 
@@ -36,10 +36,8 @@ class Runner:
     def run(self, name: str, values: Mapping[str, flux.FluxValue]) -> list[FluxRecord]:
         """Every record of ``queries/<name>.flux`` run with ``params`` = bucket, exchange and ``values``."""
         values = {"bucket": self.settings.bucket, "exchange": self.exchange, **values}
-        try:
+        with user_errors(self.settings):
             return list(self._query.query_stream(flux_text(name), params=flux.params(values)))
-        except (ApiException, urllib3.exceptions.HTTPError, OSError) as e:
-            raise (influx_error(e, self.settings) or InfluxDownError(describe(e, self.settings))) from None
 
     @cached_property
     def influxql_database(self) -> tuple[str, str] | None:
@@ -52,20 +50,16 @@ class Runner:
             found = DBRPsService(self.client.api_client).get_dbr_ps(org=self.settings.org, db=database)
         except (ApiException, urllib3.exceptions.HTTPError, OSError):
             return None
-        return next(
-            (
-                (str(m.database), str(m.retention_policy))
-                for m in found.content or []
-                if bucket is not None and m.bucket_id == bucket.id
-            ),
-            None,
-        )
+        if bucket is None:
+            return None
+        mapped = (m for m in found.content or [] if m.bucket_id == bucket.id)
+        return next(((str(m.database), str(m.retention_policy)) for m in mapped), None)
 
     def influxql(self, text: str, params: Mapping[str, str | int], database: tuple[str, str]) -> bytes:
         """The JSON answer of InfluxQL statements ``text`` with bound ``params`` (through InfluxDB's 1.x
         ``/query``), times in ns."""
         form = {"db": database[0], "rp": database[1], "q": text, "params": orjson.dumps(params).decode(), "epoch": "ns"}
-        try:
+        with user_errors(self.settings):
             response = self.client.api_client.call_api(
                 "/query",
                 "POST",
@@ -76,8 +70,6 @@ class Runner:
                 _return_http_data_only=True,
             )
             return bytes(response.data)
-        except (ApiException, urllib3.exceptions.HTTPError, OSError) as e:
-            raise (influx_error(e, self.settings) or InfluxDownError(describe(e, self.settings))) from None
 
     def close(self) -> None:
         """Close the connection."""
