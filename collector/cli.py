@@ -17,6 +17,7 @@ import platformdirs
 
 from collector import binance
 from collector.stream import StreamOptions
+from pricecap import model
 from pricecap.logs import setup_logging
 from pricecap.options import (
     PORT_OR_OFF,
@@ -64,9 +65,9 @@ source_option = click.option(
 @click.option(
     "--shard",
     type=SHARD,
-    default="0/1",
+    default=model.UNSHARDED,
     envvar="PRICECAP_SHARD",
-    show_default="0/1, every symbol",
+    show_default=f"{model.UNSHARDED}, every symbol",
     help="Collect shard K of N (0 <= K < N): a stable share of the symbols, by a hash of each [env PRICECAP_SHARD].",
 )
 @click.option(

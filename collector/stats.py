@@ -17,6 +17,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from collector.pipeline import SymbolState
+from pricecap import model
 
 TASK_FAILING_S = 30.0
 """How long after a failure a background task counts as failing (no restart waits longer)."""
@@ -59,7 +60,7 @@ class Stats:
     pending: int = 0
     last_write_lag_s: float = 0.0
     started: float = field(default_factory=time.time)
-    shard: str = "0/1"
+    shard: str = model.UNSHARDED
     """The collector's shard, ``K/N``."""
     instance: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)

@@ -146,6 +146,7 @@ TAG_SHARD = "shard"
 
 
 UNSHARDED = "0/1"
+"""The shard of a collector that takes every symbol (``str(pricecap.shards.Shard())``)."""
 
 
 def encode_health(instance: str, fields: dict[str, int | float], ts_ns: int, shard: str = UNSHARDED) -> str:
