@@ -178,9 +178,11 @@ def test_a_batch_with_an_unanswered_instant_prints_every_row_then_exits_8(env: d
     assert result.stderr.strip() == "pricecap: error: 1 instant(s) without a trade within 1h"
 
 
-def readme_examples() -> list[tuple[str, list[str]]]:
-    """The ``$ pricecap ...`` commands of the README's console blocks, each with the lines it prints."""
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+def documented_examples() -> list[tuple[str, list[str]]]:
+    """The ``$ pricecap ...`` commands of the console blocks of README.md and docs/, each with the lines it
+    prints (they are written for this module's trades)."""
+    root = Path(__file__).resolve().parents[1]
+    text = "\n".join(page.read_text() for page in [root / "README.md", *sorted((root / "docs").rglob("*.md"))])
     examples: list[tuple[str, list[str]]] = []
     for block in text.split("```console\n")[1:]:
         for line in block.split("```")[0].splitlines():
@@ -191,8 +193,8 @@ def readme_examples() -> list[tuple[str, list[str]]]:
     return examples
 
 
-def test_the_readme_examples_print_what_the_readme_shows(env: dict[str, str]) -> None:
-    examples = readme_examples()
+def test_the_documented_examples_print_what_the_docs_show(env: dict[str, str]) -> None:
+    examples = documented_examples()
     assert len(examples) >= 4
     for command, shown in examples:
         result = pricecap(*shlex.split(command), "--config", "/dev/null", env=env)
