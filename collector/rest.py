@@ -196,9 +196,8 @@ class BinanceRest:
                 self.errors += 1
                 log.warning("binance rest unreachable", extra={"path": path, "error": str(e), "attempt": attempt})
                 if not self.answered and attempt + 1 >= self.attempts_unanswered:
-                    reason = str(e).split("): ", 1)[-1]  # without urllib3's "HTTPConnection(host=..., port=...)"
                     raise RestUnreachableError(
-                        f"Binance's REST API at {self.base_url} does not answer: {reason}"
+                        f"Binance's REST API at {self.base_url} does not answer: {_failure(e)}"
                     ) from e
                 await asyncio.sleep(retry_delay_s(attempt))
                 continue
@@ -351,6 +350,15 @@ def _trades(symbol: str, path: str, rows: Any) -> list[TradeEvent]:
     """The trades of a ``historicalTrades`` or ``trades`` answer (the same row shape)."""
     with _shape(path):
         return [TradeEvent(symbol, r["id"], r["price"], r["qty"], r["time"], r["isBuyerMaker"]) for r in rows]
+
+
+def _failure(error: urllib3.exceptions.HTTPError) -> str:
+    """What a request that had no answer ran into, without urllib3's wrapping: "Connection refused",
+    "Connection reset by peer", "Failed to resolve 'host' (...)", "Read timed out. (read timeout=10)"."""
+    cause: Any = error.args[-1] if error.args else error
+    if isinstance(cause, OSError) and cause.strerror:
+        return cause.strerror
+    return str(cause).split("): ", 1)[-1]  # urllib3 starts with "HTTPConnection(host=..., port=...): "
 
 
 def _json(data: bytes) -> Any:

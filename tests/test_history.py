@@ -170,6 +170,9 @@ def test_backfill_from_a_rest_api_that_never_answers_is_one_line_after_two_tries
     with hanging_up_server() as (url, tries):
         result = pricecap(*args, "--rest-url", url, env=environment_of(settings))
         one_line_error(result, ExitCode.UNREACHABLE, f"Binance's REST API at {url} does not answer: ")
+        assert "HTTPConnection" not in result.stderr and "Error(" not in result.stderr, (
+            "urllib3's wrapping, not the cause"
+        )
         assert len(tries) == UNANSWERED_ATTEMPTS == 2
         logged = pricecap(*args, "--rest-url", url, "--log-level", "WARNING", env=environment_of(settings))
     lines = logged.stderr.strip().splitlines()
