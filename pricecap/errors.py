@@ -40,7 +40,7 @@ EXIT_MEANINGS: dict[ExitCode, str] = {
     ExitCode.STACK: "the local stack cannot do it: it runs already, a port is taken, or it did not stop in time",
     ExitCode.INTERRUPTED: "interrupted by Ctrl-C before it finished (128 + SIGINT, as shells report it)",
 }
-"""What each exit code means: the README's table of exit codes is this table (a test compares them)."""
+"""What each exit code means: the table of docs/reference/exit-codes.md is this table (a test compares them)."""
 
 
 class PricecapError(Exception):
