@@ -1,1 +1,1 @@
-"""Benchmarks (not tests): each ``python -m bench.<name>`` prints its figures; the README quotes them."""
+"""Benchmarks (not tests): each ``python -m bench.<name>`` prints its figures; docs/performance/ quotes them."""

@@ -28,6 +28,7 @@ from pricecap.options import (
     checked_host,
     checked_instance,
     influx_options,
+    log_level_option,
     symbols_option,
     url_checker,
 )
@@ -179,9 +180,7 @@ source_option = click.option(
     show_default=True,
     help="With --all-symbols: how often exchangeInfo is read again for listed and delisted symbols; 0: never.",
 )
-@click.option(
-    "--log-level", default="INFO", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"])
-)
+@log_level_option("INFO")
 @click.option("--log-json", is_flag=True, help="Log one JSON object per line.")
 @influx_options
 def collect(

@@ -3,7 +3,7 @@
 The fast path decodes a combined-stream frame straight into typed structs with msgspec (strict types: a
 price must be a string, an id an integer, unknown event types are refused). Only a frame the fast path
 rejects takes the slow path, which finds out why, so malformed input is counted by reason at no cost to
-good frames. The choice of msgspec over pydantic is measured in ``bench/decode.py`` (README: Collector).
+good frames. The choice of msgspec over pydantic is measured in ``bench/decode.py`` (docs/guides/collector.md).
 """
 
 from __future__ import annotations

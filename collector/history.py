@@ -30,12 +30,15 @@ from collector.rest import BinanceRest
 from pricecap import model, times
 from pricecap.flux import Time
 from pricecap.influx import check
-from pricecap.options import POSITIVE, checked_symbols, influx_options, url_checker
+from pricecap.logs import setup_logging
+from pricecap.options import POSITIVE, checked_symbols, debugging, influx_options, log_level_option, url_checker
 from pricecap.settings import InfluxSettings
 from queries import rollup
 from queries.api import checked_range
 from queries.runner import Runner
 
+UNANSWERED_ATTEMPTS = 2
+"""Tries of a backfill's first request before a REST API that never answered is given up on."""
 workers_option = click.option(
     "--workers", default=4, show_default=True, type=click.IntRange(1, 64), help="Write requests in flight at once."
 )
@@ -135,15 +138,26 @@ def import_archives(
 @source_option
 @click.option("--rest-url", callback=url_checker("http", "https"), help="REST base URL (overrides --source).")
 @workers_option
+@log_level_option("ERROR", "Logs of the REST requests on stderr: WARNING shows their retries and pauses.")
 @influx_options
 def backfill_command(
-    settings: InfluxSettings, symbol: str, start: str, stop: str, source: str, rest_url: str | None, workers: int
+    settings: InfluxSettings,
+    symbol: str,
+    start: str,
+    stop: str,
+    source: str,
+    rest_url: str | None,
+    workers: int,
+    log_level: str,
 ) -> None:
     """Fetch every trade of SYMBOL in [--from, --to) from Binance's REST API into InfluxDB.
 
     Within Binance's request-weight budget; an interrupted backfill resumes where it stopped when run again
     with the same arguments; trades already stored (live or earlier) are written to the same points again.
+    A REST API that never answers is given up on after a second try (exit 4); pricecap --debug logs every
+    request's retries.
     """
+    setup_logging("DEBUG" if debugging() else log_level)
     start_ns, stop_ns = checked_range(start, stop)
     start_ms, stop_ms = start_ns // model.NS_PER_MS, stop_ns // model.NS_PER_MS
     check(settings)
@@ -152,7 +166,7 @@ def backfill_command(
     progress_path = state / f"{settings.bucket}-{symbol}-{start_ms}-{stop_ms}.json"
 
     async def run() -> BackfillProgress:
-        rest = BinanceRest(rest_url or binance.REST_BASE_URLS[source])
+        rest = BinanceRest(rest_url or binance.REST_BASE_URLS[source], attempts_unanswered=UNANSWERED_ATTEMPTS)
         started = time.monotonic()
         try:
             with (

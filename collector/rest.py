@@ -23,7 +23,7 @@ import urllib3
 
 from collector import binance
 from collector.decode import TradeEvent
-from pricecap.errors import PricecapError
+from pricecap.errors import PricecapError, UnreachableError
 
 log = logging.getLogger(__name__)
 ATTEMPTS = 6
@@ -33,6 +33,10 @@ CONCURRENT_REQUESTS = 8
 
 class RestError(PricecapError):
     """Binance answered with an error, or could not be reached."""
+
+
+class RestUnreachableError(RestError, UnreachableError):
+    """No request to the REST base has had an answer at all: a wrong URL, a name that does not resolve, no route."""
 
 
 class NotServedError(RestError):
@@ -163,6 +167,11 @@ class BinanceRest:
     """Failed attempts that were retried (5xx, 410, bodies that are not the JSON expected, timeouts, resets)."""
     restricted: bool = False
     """Binance answered 451 (restricted location); logged once."""
+    attempts_unanswered: int = ATTEMPTS
+    """Attempts at a request while the REST base has never answered: a user command gives up sooner on a base
+    it never reached (a wrong URL, no network) than on one that answered before."""
+    answered: bool = False
+    """Some request has had an HTTP answer, whatever its status."""
     _pauses: int = 0
     """Pausing answers in a row: sets the pause when one carries no ``Retry-After``."""
     _pool: urllib3.PoolManager = field(
@@ -175,8 +184,9 @@ class BinanceRest:
 
         Every answer that is not that is handled: 429/418 and 403 (Binance's WAF) pause every request for
         ``Retry-After`` (:func:`_retry_after_s` when it is absent); 5xx, 410, HTML or empty bodies, timeouts
-        and resets are retried with backoff, up to ``ATTEMPTS`` times; 451 (restricted location) and other
-        4xx with a JSON error fail at once.
+        and resets are retried with backoff, up to ``ATTEMPTS`` times (``attempts_unanswered`` while the base
+        has never answered: then :class:`RestUnreachableError`); 451 (restricted location) and other 4xx with a
+        JSON error fail at once.
         """
         weight = binance.WEIGHTS.get(path, 1)
         for attempt in range(ATTEMPTS):
@@ -185,8 +195,13 @@ class BinanceRest:
             except urllib3.exceptions.HTTPError as e:
                 self.errors += 1
                 log.warning("binance rest unreachable", extra={"path": path, "error": str(e), "attempt": attempt})
+                if not self.answered and attempt + 1 >= self.attempts_unanswered:
+                    raise RestUnreachableError(
+                        f"Binance's REST API at {self.base_url} does not answer: {_failure(e)}"
+                    ) from e
                 await asyncio.sleep(retry_delay_s(attempt))
                 continue
+            self.answered = True
             now = time.time()
             status, body = response.status, _json(response.data)
             if status in binance.HTTP_PAUSE_STATUSES:
@@ -335,6 +350,15 @@ def _trades(symbol: str, path: str, rows: Any) -> list[TradeEvent]:
     """The trades of a ``historicalTrades`` or ``trades`` answer (the same row shape)."""
     with _shape(path):
         return [TradeEvent(symbol, r["id"], r["price"], r["qty"], r["time"], r["isBuyerMaker"]) for r in rows]
+
+
+def _failure(error: urllib3.exceptions.HTTPError) -> str:
+    """What a request that had no answer ran into, without urllib3's wrapping: "Connection refused",
+    "Connection reset by peer", "Failed to resolve 'host' (...)", "Read timed out. (read timeout=10)"."""
+    cause: Any = error.args[-1] if error.args else error
+    if isinstance(cause, OSError) and cause.strerror:
+        return cause.strerror
+    return str(cause).split("): ", 1)[-1]  # urllib3 starts with "HTTPConnection(host=..., port=...): "
 
 
 def _json(data: bytes) -> Any:

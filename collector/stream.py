@@ -49,7 +49,7 @@ _COMBINED_FRAME = b'{"stream"'
 
 @dataclass(frozen=True)
 class StreamOptions:
-    """Connection tuning (README: Collector, Tuning)."""
+    """Connection tuning (docs/guides/collector.md)."""
 
     ping_interval_s: float = 20.0
     ping_timeout_s: float = 20.0

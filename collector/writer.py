@@ -45,7 +45,7 @@ paces the empty windows the WriteApi's timer makes."""
 
 @dataclass(frozen=True)
 class WriterOptions:
-    """Tuning of the write path (README: Collector, Tuning)."""
+    """Tuning of the write path (docs/guides/collector.md)."""
 
     write_workers: int = 2
     """Concurrent requests; while fewer chunks than this are in flight, the writer has room."""

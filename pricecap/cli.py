@@ -16,8 +16,11 @@ from pricecap.errors import ExitCode, PricecapError
 from pricecap.options import fail, influx_options, unexpected
 from pricecap.settings import InfluxSettings
 
-# Each subcommand's name and the module that defines it (in its COMMANDS list).
+# Each subcommand's name and the module that defines it (in its COMMANDS list). Every command is looked up
+# here, none registered on the group itself, so that tools that list a group's commands (the docs' mkdocs-click)
+# see them all.
 LAZY_COMMANDS = {
+    "check": "pricecap.cli",
     "up": "stack.up",
     "status": "stack.status",
     "down": "stack.status",
@@ -104,7 +107,7 @@ def main(debug: bool) -> None:
     """
 
 
-@main.command("check")
+@click.command("check")
 @influx_options
 def check_command(settings: InfluxSettings) -> None:
     """Check the InfluxDB connection: server reachable, token accepted, bucket present."""
@@ -113,3 +116,6 @@ def check_command(settings: InfluxSettings) -> None:
 
     version = check(settings)
     click.echo(f"ok: InfluxDB {version} at {settings.url}, org {settings.org!r}, bucket {settings.bucket!r}")
+
+
+COMMANDS: list[click.Command] = [check_command]

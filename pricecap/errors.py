@@ -30,7 +30,7 @@ EXIT_MEANINGS: dict[ExitCode, str] = {
     ExitCode.USAGE: "usage error: unknown option, missing argument, a value or an input file that cannot be used",
     ExitCode.CONFIG: "configuration error (no token or org, bad config file, bad URL, unknown bucket)",
     ExitCode.UNREACHABLE: (
-        "InfluxDB unreachable, or it refused the token"
+        "InfluxDB (or, for `backfill`, Binance's REST API) unreachable, or InfluxDB refused the token"
         " (`collect`, and `up` with your own InfluxDB, wait for one that does not answer yet)"
     ),
     ExitCode.BAD_TIME: "a time, duration or time zone that cannot be read",
@@ -40,7 +40,7 @@ EXIT_MEANINGS: dict[ExitCode, str] = {
     ExitCode.STACK: "the local stack cannot do it: it runs already, a port is taken, or it did not stop in time",
     ExitCode.INTERRUPTED: "interrupted by Ctrl-C before it finished (128 + SIGINT, as shells report it)",
 }
-"""What each exit code means: the README's table of exit codes is this table (a test compares them)."""
+"""What each exit code means: the table of docs/reference/exit-codes.md is this table (a test compares them)."""
 
 
 class PricecapError(Exception):
@@ -62,7 +62,7 @@ class ConfigError(PricecapError):
 
 
 class UnreachableError(PricecapError):
-    """InfluxDB cannot be reached, or refuses the token."""
+    """InfluxDB (or Binance's REST API) cannot be reached, or InfluxDB refuses the token."""
 
     exit_code = ExitCode.UNREACHABLE
 

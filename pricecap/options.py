@@ -98,6 +98,17 @@ def unexpected(error: BaseException) -> PricecapError:
     return PricecapError(f"unexpected {type(error).__name__}: {text} (pricecap --debug ... shows the traceback)")
 
 
+def log_level_option(default: str, help_text: str | None = None) -> Callable[[F], F]:
+    """``--log-level``: the level of the logs on stderr (:func:`pricecap.logs.setup_logging`)."""
+    return click.option(
+        "--log-level",
+        default=default,
+        show_default=True,
+        type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
+        help=help_text,
+    )
+
+
 def checked_symbols(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     """Option callback: the symbol(s) given, checked and upper-cased before anything runs (exit 7 if not one)."""
     if value is None:

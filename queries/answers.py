@@ -1,7 +1,7 @@
 """Turning the records of the ``.flux`` files into typed answers: pure functions, no I/O (tested offline).
 
 Where the order of trades matters (the open and close of a range, the last trade before an instant), the
-trade id decides, as the README's timestamp rule asks: ``_time`` order differs from trade order inside a
+trade id decides, as the timestamp rule asks (docs/concepts): ``_time`` order differs from trade order inside a
 millisecond where the ids cross a multiple of 1,000,000.
 """
 

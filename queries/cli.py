@@ -5,13 +5,16 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 import re
 import sys
 from collections import deque
 from collections.abc import Iterator
 from itertools import chain
 from pathlib import Path
+from typing import TextIO, cast
 
 import click
 
@@ -102,27 +105,50 @@ def missing_row(symbol: str, at_ns: int) -> Row:
     )
 
 
-def read_instants(path: str, symbol: str | None) -> Iterator[tuple[str, str]]:
-    """(symbol, time) pairs from a CSV file (``-`` for stdin): a ``time`` column, and ``symbol`` unless given.
+NO_SYMBOL = "give SYMBOL, or a --file that names each row's symbol (a symbol column, or TIME,SYMBOL rows)"
+DELIMITERS = "\t;,"
+"""The cell separators of a --file, tried in this order on its first line: TSV, the CSV of spreadsheets whose
+decimal mark is a comma, CSV."""
 
-    A file without a header row holds one time per line (and then SYMBOL is required). The file is read as the
-    pairs are taken, so its length does not matter.
+
+def open_text(path: str) -> TextIO:
+    """A text file as a spreadsheet saves it (``-``: stdin): UTF-8 with or without a byte-order mark, or UTF-16
+    with one; line ends are left to the csv module."""
+    raw = cast(io.BufferedReader, sys.stdin.buffer) if path == "-" else Path(path).open("rb")  # noqa: SIM115
+    utf16 = raw.peek(2)[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+    return io.TextIOWrapper(raw, encoding="utf-16" if utf16 else "utf-8-sig", newline="")
+
+
+def read_instants(path: str, symbol: str | None) -> Iterator[tuple[str, str]]:
+    """(symbol, time) pairs from a table of instants (``-`` for stdin), comma-, tab- or semicolon-separated.
+
+    A first row with a ``time`` cell is the header: the ``time`` column is read, and the ``symbol`` column where
+    there is one. Without a header each row is TIME or TIME,SYMBOL. SYMBOL is the symbol of the rows that name
+    none. Cells may be quoted, rows of empty cells are skipped, and the file is read as the pairs are taken, so
+    its length does not matter.
     """
-    handle = sys.stdin if path == "-" else Path(path).open(encoding="utf-8", newline="")  # noqa: SIM115
     try:
-        with handle:
+        with open_text(path) as handle:
             lines = (line for line in handle if line.strip())
             first = next(lines, None)
             if first is None:
                 raise NoDataError(f"--file {path} holds no instants")
-            header = [c.strip().lower() for c in next(csv.reader([first]))]
-            if "time" in header:
-                for row in csv.DictReader(lines, fieldnames=header):
-                    yield (row.get("symbol") or symbol or "").strip(), row["time"] or ""
+            delimiter = next((d for d in DELIMITERS if d in first), ",")
+            rows: Iterator[list[str]] = (
+                r for r in csv.reader(chain([first], lines), delimiter=delimiter) if any(c.strip() for c in r)
+            )
+            head = next(rows, [])
+            names = [cell.strip().lower() for cell in head]
+            time_at, symbol_at = 0, 1
+            if "time" in names:
+                time_at = names.index("time")
+                symbol_at = names.index("symbol") if "symbol" in names else len(names)
             else:
-                for line in chain([first], lines):
-                    yield symbol or "", line.strip()
-    except UnicodeDecodeError:
+                rows = chain([head], rows)
+            for row in rows:
+                cells = [cell.strip() for cell in row] + [""] * (max(time_at, symbol_at) + 1 - len(row))
+                yield cells[symbol_at] or symbol or "", cells[time_at]
+    except (UnicodeDecodeError, csv.Error):
         raise BadInputError(f"--file {path} is not a text CSV file") from None
 
 
@@ -134,7 +160,7 @@ def read_instants(path: str, symbol: str | None) -> Iterator[tuple[str, str]]:
     "file_",
     type=click.Path(exists=True, dir_okay=False, allow_dash=True),
     metavar="CSV",
-    help="Instants from a CSV file (- for stdin): time[,symbol] columns.",
+    help="Instants from a CSV or TSV file (- for stdin): time and symbol columns, or TIME[,SYMBOL] rows.",
 )
 @click.option("--lookback", default=DEFAULT_LOOKBACK, show_default=True, help="How far back (and ahead) to look.")
 @click.option("--nearest", is_flag=True, help="Answer with the nearest trade either side, not the last one before.")
@@ -158,7 +184,7 @@ def price_at(
     after printing every row.
     """
     if symbol is None and not file_:
-        raise click.UsageError("give SYMBOL, or a --file with a symbol column")
+        raise click.UsageError(NO_SYMBOL)
     pairs = chain(
         ((symbol or "", t) for t in instants or ([] if file_ else ["now"])),
         read_instants(file_, symbol) if file_ else (),
@@ -185,7 +211,7 @@ def answer_rows(
     def checked() -> Iterator[tuple[str, str]]:
         for symbol, at in pairs:
             if not symbol:
-                raise click.UsageError("give SYMBOL, or a --file with a symbol column")
+                raise click.UsageError(NO_SYMBOL)
             asked.append((symbol, at))
             yield symbol, at
 

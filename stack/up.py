@@ -37,6 +37,7 @@ from pricecap.options import (
     FiniteRange,
     given_config_path,
     influx_options_creating_config,
+    log_level_option,
     symbols_option,
 )
 from pricecap.settings import InfluxSettings
@@ -91,9 +92,7 @@ DRAIN_TIMEOUT_S = 30.0
     type=SECONDS,
     help="Seconds between status lines [default: 1 on a terminal, else 10].",
 )
-@click.option(
-    "--log-level", default="WARNING", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"])
-)
+@log_level_option("WARNING")
 @data_dir_option
 @influx_options_creating_config
 def up(

@@ -1,6 +1,6 @@
 """Python reference answers for the queries, computed from the generated trades themselves.
 
-They follow the definitions in the README, not the Flux: the last trade at or before an instant is the one
+They follow docs/guides/queries.md, not the Flux: the last trade at or before an instant is the one
 with the highest (trade time, trade id); a range is ``[start, stop)`` on the point timestamps.
 """
 

@@ -1,7 +1,7 @@
 """The provisioned Grafana dashboards: generated from queries/, valid dashboard JSON, and every panel's Flux,
 with Grafana's variables substituted as Grafana substitutes them, answering right on the real influxd.
 
-No Grafana runs here (see the README, Grafana): grafana.flux.as_sent does what Grafana does. Template
+No Grafana runs here (see docs/guides/grafana.md): grafana.flux.as_sent does what Grafana does. Template
 variables are replaced in the browser (``${symbol:json}`` becomes ``"BTCUSDT"``, one value per repeated row),
 then Grafana's server replaces ``v.timeRangeStart`` and ``v.timeRangeStop`` with RFC 3339 times and
 ``v.windowPeriod`` with the interval as Go prints a duration (``1m0s``).

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import random
+import socket
+import threading
 import time
 import zipfile
 from collections.abc import Iterator
@@ -14,6 +17,7 @@ import pytest
 from influxdb_client.client.write_api import SYNCHRONOUS
 
 from collector.archive import ArchiveError, symbol_of
+from collector.history import UNANSWERED_ATTEMPTS
 from collector.rest import BinanceRest
 from fake_binance import FakeBinance
 from pricecap import model
@@ -138,6 +142,44 @@ async def test_backfill_from_a_source_without_historical_trades_says_what_it_can
     assert result.returncode == 0, result.stderr
     assert lost and f"{len(lost):,} trade ids are not available" in result.stderr
     assert stored_ids(settings, "SOLUSDT") == sorted(set(market.ids()) - lost)
+
+
+@contextlib.contextmanager
+def hanging_up_server() -> Iterator[tuple[str, list[int]]]:
+    """A REST URL whose server accepts each connection and closes it at once, never answering; and the list
+    of connections it took (one per try)."""
+    tries: list[int] = []
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+
+        def serve() -> None:
+            with contextlib.suppress(OSError):  # the socket closed: the test is over
+                while True:
+                    connection, _ = server.accept()
+                    tries.append(1)
+                    connection.close()
+
+        threading.Thread(target=serve, daemon=True).start()
+        yield f"http://127.0.0.1:{server.getsockname()[1]}", tries
+
+
+def test_backfill_from_a_rest_api_that_never_answers_is_one_line_after_two_tries(settings: InfluxSettings) -> None:
+    """Issue 28: the first request is tried twice, not six times, and its retries stay out of the output."""
+    args = ["backfill", "--symbol", "BTCUSDT", "--from", "-1h"]
+    with hanging_up_server() as (url, tries):
+        result = pricecap(*args, "--rest-url", url, env=environment_of(settings))
+        one_line_error(result, ExitCode.UNREACHABLE, f"Binance's REST API at {url} does not answer: ")
+        assert "HTTPConnection" not in result.stderr and "Error(" not in result.stderr, (
+            "urllib3's wrapping, not the cause"
+        )
+        assert len(tries) == UNANSWERED_ATTEMPTS == 2
+        logged = pricecap(*args, "--rest-url", url, "--log-level", "WARNING", env=environment_of(settings))
+    lines = logged.stderr.strip().splitlines()
+    assert logged.returncode == ExitCode.UNREACHABLE
+    assert [("binance rest unreachable" in line) for line in lines] == [True, True, False], logged.stderr
+    assert lines[-1].startswith("pricecap: error: Binance's REST API at ")
+    assert stored_ids(settings, "BTCUSDT") == []
 
 
 def candles_stored(settings: InfluxSettings, interval: str) -> dict[tuple[str, int], dict[str, float]]:

@@ -174,15 +174,15 @@ def test_one_disruption_budget_per_shard_over_both_copies() -> None:
 
 def test_an_update_rolls_copy_b_only_after_copy_a() -> None:
     """Copy a rolls one pod at a time, each once /healthz is 200; copy b's partition (its replicas) holds all
-    of its pods back until the README's step sets it to 0, so a shard's two pods never restart together."""
+    of its pods back until the deployment guide's step sets it to 0, so a shard's two pods never restart together."""
     sets = copies()
     a, b = sets["a"]["spec"], sets["b"]["spec"]
     assert a["updateStrategy"] == {"type": "RollingUpdate"}
     assert b["updateStrategy"]["type"] == "RollingUpdate"
     assert b["updateStrategy"]["rollingUpdate"] == {"partition": b["replicas"]}
     assert a["minReadySeconds"] > 0
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("### Kubernetes") : readme.index("## Development")]
+    page = (ROOT / "docs" / "guides" / "deployment.md").read_text()
+    section = page[page.index("## Kubernetes") :]
     steps = [
         line.strip().split(" #")[0].rstrip() for line in section.splitlines() if line.strip().startswith("kubectl ")
     ]
@@ -192,7 +192,7 @@ def test_an_update_rolls_copy_b_only_after_copy_a() -> None:
         """-p '{"spec":{"updateStrategy":{"rollingUpdate":{"partition":0}}}}'"""
     )
     assert rollout_a in steps and patch_b in steps
-    assert steps.index(rollout_a) < steps.index(patch_b), "README: copy b only after copy a is done"
+    assert steps.index(rollout_a) < steps.index(patch_b), "docs: copy b only after copy a is done"
 
 
 def test_the_headless_service_names_both_copies() -> None:

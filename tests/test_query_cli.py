@@ -56,6 +56,38 @@ def test_price_at_many_instants_as_json_and_from_a_csv_file(env: dict[str, str],
     ]
 
 
+SPREADSHEET_FILES = {
+    "excel-csv-utf8": '\ufeff"time","symbol"\r\n"2025-11-25T10:00:31Z","ETHUSDT"\r\n,\r\n"1764064859999","BTCUSDT"\r\n',
+    "tsv-header-first-symbol": "Symbol\tTime\nETHUSDT\t2025-11-25T10:00:31Z\nBTCUSDT\t1764064859999\n",
+    "semicolons-no-header": "2025-11-25T10:00:31Z;ETHUSDT\n1764064859999;BTCUSDT\n",
+    "no-header-comma": "2025-11-25T10:00:31Z,ETHUSDT\n\n1764064859999,BTCUSDT",
+}
+
+
+@pytest.mark.parametrize("name", [*SPREADSHEET_FILES, "excel-unicode-text"])
+def test_price_at_reads_a_file_as_a_spreadsheet_saves_it(env: dict[str, str], tmp_path: Path, name: str) -> None:
+    """Issue 28: a byte-order mark, CRLF, quoted cells, TSV, no header, UTF-16: each row priced as it says."""
+    instants = tmp_path / "instants.csv"
+    if name == "excel-unicode-text":  # Excel's "Unicode Text": UTF-16 with a byte-order mark, tab-separated
+        instants.write_text(SPREADSHEET_FILES["tsv-header-first-symbol"], encoding="utf-16")
+    else:
+        instants.write_bytes(SPREADSHEET_FILES[name].encode())
+    assert run(env, "price-at", "--file", str(instants), "--csv").splitlines()[1:] == [
+        "ETHUSDT,2025-11-25T10:00:31.000Z,3500.1,1.5,3,2025-11-25T10:00:30.000Z,true,1000",
+        "BTCUSDT,2025-11-25T10:00:59.999Z,97010.25,0.2,8,2025-11-25T10:00:00.000Z,true,59999",
+    ]
+
+
+def test_price_at_takes_symbol_for_a_file_of_times_alone(env: dict[str, str], tmp_path: Path) -> None:
+    instants = tmp_path / "instants.txt"
+    instants.write_bytes(b'"2025-11-25T10:00:31Z"\r\n1764064859999\r\n')
+    assert run(env, "price-at", "BTCUSDT", "--file", str(instants), "--csv").splitlines()[1:] == [
+        "BTCUSDT,2025-11-25T10:00:31.000Z,97010.25,0.2,8,2025-11-25T10:00:00.000Z,true,31000",
+        "BTCUSDT,2025-11-25T10:00:59.999Z,97010.25,0.2,8,2025-11-25T10:00:00.000Z,true,59999",
+    ]
+    one_line_error(pricecap("price-at", "--file", str(instants), env=env), ExitCode.USAGE, "give SYMBOL, or a --file")
+
+
 def test_price_at_streams_a_long_file_in_blocks_and_refuses_a_header_alone(env: dict[str, str], tmp_path: Path) -> None:
     instants = tmp_path / "instants.csv"
     times = [f"2025-11-25T10:00:{s:02d}Z" for s in range(60)] * 400  # 24,000 rows: three blocks of answers
@@ -146,9 +178,11 @@ def test_a_batch_with_an_unanswered_instant_prints_every_row_then_exits_8(env: d
     assert result.stderr.strip() == "pricecap: error: 1 instant(s) without a trade within 1h"
 
 
-def readme_examples() -> list[tuple[str, list[str]]]:
-    """The ``$ pricecap ...`` commands of the README's console blocks, each with the lines it prints."""
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+def documented_examples() -> list[tuple[str, list[str]]]:
+    """The ``$ pricecap ...`` commands of the console blocks of README.md and docs/, each with the lines it
+    prints (they are written for this module's trades)."""
+    root = Path(__file__).resolve().parents[1]
+    text = "\n".join(page.read_text() for page in [root / "README.md", *sorted((root / "docs").rglob("*.md"))])
     examples: list[tuple[str, list[str]]] = []
     for block in text.split("```console\n")[1:]:
         for line in block.split("```")[0].splitlines():
@@ -159,8 +193,8 @@ def readme_examples() -> list[tuple[str, list[str]]]:
     return examples
 
 
-def test_the_readme_examples_print_what_the_readme_shows(env: dict[str, str]) -> None:
-    examples = readme_examples()
+def test_the_documented_examples_print_what_the_docs_show(env: dict[str, str]) -> None:
+    examples = documented_examples()
     assert len(examples) >= 4
     for command, shown in examples:
         result = pricecap(*shlex.split(command), "--config", "/dev/null", env=env)

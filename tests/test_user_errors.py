@@ -1,4 +1,4 @@
-"""Issue 16, item by item: the CLI as its help and the README say, every bad input one line, nothing half done
+"""Issue 16, item by item: the CLI as its help and the docs say, every bad input one line, nothing half done
 reported as done. Real processes against the real influxd (and, for ``up``, the managed one)."""
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from tests.helpers import bucket_with, environment_of, one_line_error, pricecap,
 from tests.test_history import archive
 from tests.test_up import SYMBOLS, counts_reach, simulated_ids, start_up, wait_for
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+EXIT_CODES_PAGE = Path(__file__).resolve().parents[1] / "docs" / "reference" / "exit-codes.md"
 
 
 def recent_trades() -> list[Trade]:
@@ -53,8 +53,8 @@ def recent(server_settings: InfluxSettings) -> Iterator[dict[str, str]]:
         yield {**environment_of(settings), "INFLUXDB_V2_BUCKET": settings.bucket, "PRICECAP_CONFIG": "/dev/null"}
 
 
-def test_the_readme_exit_code_table_is_the_code_table() -> None:
-    text = README.read_text()
+def test_the_documented_exit_code_table_is_the_code_table() -> None:
+    text = EXIT_CODES_PAGE.read_text()
     table = text[text.index("| exit code | meaning |") :].split("\n\n")[0].splitlines()[2:]
     rows = {int(code): meaning for code, meaning in (line.strip("|").split("|") for line in table)}
     assert {ExitCode(code): meaning.strip() for code, meaning in rows.items()} == EXIT_MEANINGS
