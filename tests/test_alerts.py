@@ -8,15 +8,18 @@ deploy/kubernetes/ carries the same groups.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
 
 from alerting import build, rules
-from tests.prometheus import promtool
+from tests.prometheus import operator_crds, promtool
+from tests.test_deploy import SECRETS, compose_config
 
 ROOT = rules.ROOT
 UNIT_TESTS = sorted((ROOT / "tests" / "alerts").glob("*.yaml"))
@@ -93,6 +96,33 @@ def test_an_anchor_is_what_mkdocs_makes_of_a_heading() -> None:
     assert rules.anchor("What to do, first") == "what-to-do-first"
 
 
+def strict(schema: dict[str, Any]) -> dict[str, Any]:
+    """A CRD's OpenAPI schema that refuses unknown fields (the API server would drop them silently)."""
+    found = {k: strict(v) if isinstance(v, dict) else v for k, v in schema.items()}
+    if "properties" in found:
+        found["properties"] = {k: strict(v) for k, v in found["properties"].items()}
+        if not found.get("x-kubernetes-preserve-unknown-fields"):
+            found.setdefault("additionalProperties", False)
+    return found
+
+
+def crd_schema(kind: str) -> dict[str, Any]:
+    """The v1 schema of a kind of the Prometheus Operator (its CRD manifest), strict."""
+    crd = yaml.safe_load((operator_crds() / f"monitoring.coreos.com_{kind.lower()}s.yaml").read_text("utf-8"))
+    (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
+    return strict(version["schema"]["openAPIV3Schema"])
+
+
+@pytest.mark.parametrize("kind", ["ServiceMonitor", "PrometheusRule"])
+def test_the_manifest_is_valid_for_the_operators_crds(kind: str) -> None:
+    (document,) = [d for d in yaml.safe_load_all(build.MANIFEST.read_text("utf-8")) if d["kind"] == kind]
+    validator = jsonschema.Draft7Validator(crd_schema(kind))  # its patterns are Go's: not checked as Python's
+    validator.validate(document)
+    misspelt = {**document, "spec": {**document["spec"], "extra": 1}}
+    with pytest.raises(jsonschema.ValidationError, match="extra"):
+        validator.validate(misspelt)
+
+
 def test_the_prometheus_rule_is_rendered_from_the_rules_file() -> None:
     assert build.stale() == [], "run python -m alerting.build"
     _, rule = yaml.safe_load_all(build.MANIFEST.read_text("utf-8"))
@@ -115,3 +145,26 @@ def test_the_service_monitor_scrapes_the_collectors_service_as_the_rules_expect(
     assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
     assert {"action": "replace", "targetLabel": "job", "replacement": "pricecap"} in endpoint["relabelings"]
     assert all('job="pricecap"' in r["expr"] for r in rules.alerts() if "pricecap_audit" not in r["expr"])
+
+
+def test_the_example_prometheus_configuration_loads_with_the_rules() -> None:
+    checked = promtool("check", "config", str(ROOT / "deploy" / "prometheus" / "prometheus.yml"))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert f"SUCCESS: {len(ALERTS)} rules found" in checked.stdout
+    config = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text("utf-8"))
+    assert [job["job_name"] for job in config["scrape_configs"]] == ["pricecap"]
+
+
+def test_the_compose_profile_runs_the_built_prometheus_version_with_the_rules() -> None:
+    result = compose_config(SECRETS, "prometheus")
+    assert result.returncode == 0, result.stderr
+    services = json.loads(result.stdout)["services"]
+    assert set(services) == {"influxdb", "collector", "setup", "grafana", "prometheus"}
+    prometheus = services["prometheus"]
+    assert prometheus["profiles"] == ["prometheus"], "the default docker compose up runs no Prometheus"
+    module = (ROOT / "tools" / "prometheus" / "go.mod").read_text("utf-8")
+    minor, patch = re.search(r"github.com/prometheus/prometheus v0\.3(\d\d)\.(\d+)", module).groups()  # type: ignore[union-attr]
+    assert prometheus["image"] == f"prom/prometheus:v3.{int(minor)}.{patch}", "the version the tests run"
+    (config,) = [v for v in prometheus["volumes"] if v["target"] == "/etc/prometheus"]
+    assert config["source"] == str(ROOT / "deploy" / "prometheus") and config["read_only"]
+    assert "--config.file=/etc/prometheus/prometheus.yml" in prometheus["command"]
