@@ -1,6 +1,7 @@
-"""Render the dashboards into ``grafana/provisioning/dashboards/*.json``, or check that they are up to date.
+"""Render the dashboards into ``grafana/provisioning/dashboards/*.json`` and the alert rules into
+``grafana/provisioning/alerting/pricecap.yaml``, or check that they are up to date.
 
-python -m grafana.build            write the JSON files
+python -m grafana.build            write the files
 python -m grafana.build --check    exit 1 when a committed file differs from what would be written
 """
 
@@ -12,27 +13,32 @@ import sys
 from pathlib import Path
 from typing import Final
 
+from grafana import alerts
 from grafana.dashboards import DASHBOARDS
 
 PROVISIONING: Final = Path(__file__).resolve().parent / "provisioning"
 DASHBOARDS_DIR: Final = PROVISIONING / "dashboards"
+ALERTING_FILE: Final = PROVISIONING / "alerting" / "pricecap.yaml"
 
 
 def rendered() -> dict[Path, str]:
-    """The text of every dashboard file, by its path."""
+    """The text of every dashboard file and of the alert rules, by its path."""
     return {
-        DASHBOARDS_DIR / f"{name}.json": json.dumps(make(), indent=2, ensure_ascii=False) + "\n"
-        for name, make in DASHBOARDS.items()
+        **{
+            DASHBOARDS_DIR / f"{name}.json": json.dumps(make(), indent=2, ensure_ascii=False) + "\n"
+            for name, make in DASHBOARDS.items()
+        },
+        ALERTING_FILE: alerts.rendered(),
     }
 
 
 def stale() -> list[Path]:
-    """The dashboard files whose committed text differs from the rendered one (or that are missing)."""
+    """The files whose committed text differs from the rendered one (or that are missing)."""
     return [path for path, text in rendered().items() if not path.is_file() or path.read_text("utf-8") != text]
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Write the dashboards, or with ``--check`` report the stale ones."""
+    """Write the files, or with ``--check`` report the stale ones."""
     parser = argparse.ArgumentParser(prog="python -m grafana.build", description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="only check that the files are up to date")
     args = parser.parse_args(argv)
@@ -41,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"stale: {path} (run python -m grafana.build)", file=sys.stderr)
         return 1 if stale() else 0
     for path, text in rendered().items():
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, "utf-8")
         print(f"wrote {path}", file=sys.stderr)
     return 0
