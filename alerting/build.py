@@ -9,7 +9,6 @@ select, "pricecap") and a PrometheusRule whose groups are the rules file's, unch
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 from typing import Any, Final
@@ -17,6 +16,7 @@ from typing import Any, Final
 import yaml
 
 from alerting.rules import ROOT, BlockDumper, groups
+from grafana import build
 
 MANIFEST: Final = ROOT / "deploy" / "kubernetes" / "pricecap-alerts.yaml"
 HEADER: Final = """\
@@ -57,30 +57,20 @@ def documents() -> list[dict[str, Any]]:
     return [monitor, rule]
 
 
-def rendered() -> str:
-    """The manifest's text."""
+def rendered() -> dict[Path, str]:
+    """The manifest's text, by its path."""
     body = yaml.dump_all(documents(), Dumper=BlockDumper, sort_keys=False, width=120, allow_unicode=True)
-    return HEADER + body
+    return {MANIFEST: HEADER + body}
 
 
 def stale() -> list[Path]:
     """The manifest, when its committed text differs from the rendered one (or it is missing)."""
-    fresh = MANIFEST.is_file() and MANIFEST.read_text("utf-8") == rendered()
-    return [] if fresh else [MANIFEST]
+    return build.stale(rendered())
 
 
 def main(argv: list[str] | None = None) -> int:
     """Write the manifest, or with ``--check`` report it when stale."""
-    parser = argparse.ArgumentParser(prog="python -m alerting.build", description=__doc__.split("\n")[0])
-    parser.add_argument("--check", action="store_true", help="only check that the file is up to date")
-    args = parser.parse_args(argv)
-    if args.check:
-        for path in stale():
-            print(f"stale: {path} (run python -m alerting.build)", file=sys.stderr)
-        return 1 if stale() else 0
-    MANIFEST.write_text(rendered(), "utf-8")
-    print(f"wrote {MANIFEST}", file=sys.stderr)
-    return 0
+    return build.main(argv, rendered, "python -m alerting.build", __doc__)
 
 
 if __name__ == "__main__":

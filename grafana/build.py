@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
@@ -32,21 +33,29 @@ def rendered() -> dict[Path, str]:
     }
 
 
-def stale() -> list[Path]:
-    """The files whose committed text differs from the rendered one (or that are missing)."""
-    return [path for path, text in rendered().items() if not path.is_file() or path.read_text("utf-8") != text]
+def stale(files: dict[Path, str] | None = None) -> list[Path]:
+    """The files (``files``, or Grafana's) whose committed text differs from the rendered one (or that are
+    missing)."""
+    rendering = rendered() if files is None else files
+    return [path for path, text in rendering.items() if not path.is_file() or path.read_text("utf-8") != text]
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Write the files, or with ``--check`` report the stale ones."""
-    parser = argparse.ArgumentParser(prog="python -m grafana.build", description=__doc__.split("\n")[0])
+def main(
+    argv: list[str] | None = None,
+    render: Callable[[], dict[Path, str]] = rendered,
+    prog: str = "python -m grafana.build",
+    doc: str = __doc__,
+) -> int:
+    """Write the files ``render`` makes, or with ``--check`` report the stale ones (alerting.build too)."""
+    parser = argparse.ArgumentParser(prog=prog, description=doc.partition("\n")[0])
     parser.add_argument("--check", action="store_true", help="only check that the files are up to date")
     args = parser.parse_args(argv)
+    files = render()
     if args.check:
-        for path in stale():
-            print(f"stale: {path} (run python -m grafana.build)", file=sys.stderr)
-        return 1 if stale() else 0
-    for path, text in rendered().items():
+        for path in stale(files):
+            print(f"stale: {path} (run {prog})", file=sys.stderr)
+        return 1 if stale(files) else 0
+    for path, text in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, "utf-8")
         print(f"wrote {path}", file=sys.stderr)
