@@ -2,8 +2,7 @@
 # Build Prometheus's server and promtool, pinned in go.mod, once, into a cache outside the clone. The tests use
 # promtool to check and unit-test the alerting rules (deploy/prometheus) and the server to run them end to end.
 #
-#   tools/prometheus/build.sh            prints the folder holding `prometheus` and `promtool`, building if needed
-#   tools/prometheus/build.sh --cached   prints it only if it is cached already (else exit 1, silently)
+#   tools/prometheus/build.sh    prints the folder holding `prometheus` and `promtool`, building them if needed
 #
 # The cache is the influxd build's (${PRICECAP_CACHE:-${XDG_CACHE_HOME:-~/.cache}/pricecap}), keyed by the
 # pinned module version (v0.3xx.y is the Go module of Prometheus 3.xx.y). The build leaves out the web UI's
@@ -23,7 +22,6 @@ if [ -x "$folder/prometheus" ] && [ -x "$folder/promtool" ]; then
   echo "$folder"
   exit 0
 fi
-[ "${1:-}" != --cached ] || exit 1
 command -v go >/dev/null || { echo "build.sh: 'go' is missing" >&2; exit 1; }
 started=$(date +%s)
 echo "build.sh: building prometheus and promtool $version (first time only: about 10 minutes on 2 cores)" >&2
@@ -35,7 +33,7 @@ for command in prometheus promtool; do
     -ldflags "-s -w -X github.com/prometheus/common/version.Version=$release" \
     -o "$staging/$command" "github.com/prometheus/prometheus/cmd/$command"
 done
-rm -rf "$folder"
-mv "$staging" "$folder"
+[ -x "$folder/prometheus" ] && [ -x "$folder/promtool" ] || rm -rf "$folder"  # left by a build cut short
+mv -T "$staging" "$folder" 2>/dev/null || rm -rf "$staging"  # a build run at the same time got there first
 echo "build.sh: built $folder in $(( $(date +%s) - started )) s" >&2
 echo "$folder"
