@@ -1,8 +1,9 @@
 """End to end: a real Prometheus (tools/prometheus) scrapes a running ``pricecap collect`` against the fake
 exchange and a real influxd, with pricecap's alerting rules. influxd is killed: PricecapSpoolGrowing becomes
-active in /api/v1/alerts; influxd comes back, the spool is replayed, and the alert resolves. Scrapes and
-evaluations run every second and the rule's ``for:`` is cut to 0 s for the test; every wait polls with a
-generous limit.
+active in /api/v1/alerts; influxd comes back, the spool is replayed, and the alert resolves. The collector
+stops: PricecapShardDown and PricecapCollectorDown fire; it starts again and they resolve. Every trade is
+stored in the end. Scrapes and evaluations run every second and the rules' ``for:`` is cut to 0 s for the
+test; every wait polls with a generous limit.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from tests.test_faults import SYMBOLS, CollectorProcess, all_stored, assert_exac
 
 pytestmark = pytest.mark.integration
 ALERT = "PricecapSpoolGrowing"
+DOWN = ("PricecapShardDown", "PricecapCollectorDown")
 WAIT_S = 240.0
 """The longest wait for each step; the test as a whole may take 3 of them and the start (its timeout mark)."""
 SPOOL_MAX_MB = 64
@@ -50,8 +52,8 @@ class Prometheus:
         folder.mkdir()
         groups = rules.groups()
         for rule in groups[0]["rules"]:
-            if rule.get("alert") == ALERT:
-                rule["for"] = "0s"  # the rule as shipped waits 10 minutes
+            if rule.get("alert") in {ALERT, *DOWN}:
+                rule["for"] = "0s"  # the rules as shipped wait minutes
         (folder / "rules.yaml").write_text(yaml.safe_dump({"groups": groups}), "utf-8")
         config = {
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
@@ -154,5 +156,36 @@ async def test_influxd_killed_fires_the_spool_alert_and_its_return_resolves_it(
     finally:
         playing.cancel()
     await collector.stop()
+    await all_stored(settings, fake)
+    await assert_exact(settings, fake)
+
+
+@pytest.mark.timeout(900)
+async def test_a_stopped_collector_fires_shard_down_and_its_restart_resolves_it(
+    fake: FakeBinance, tmp_path: Path, settings: InfluxSettings, prometheus: tuple[Prometheus, int]
+) -> None:
+    prom, metrics_port = prometheus
+    options = ("--metrics-port", str(metrics_port))
+    first = CollectorProcess(settings, fake, tmp_path / "spool", *options)
+    await first.start()
+    await fake.wait_for_subscribers(len(SYMBOLS))
+    playing = asyncio.create_task(fake.play(Scenario(count=100_000, rate=200)))
+    try:
+        await until(lambda: prom.value('up{job="pricecap"}') == {"": 1.0}, "Prometheus scrapes the collector")
+        assert [prom.active(alert) for alert in DOWN] == [[], []]
+
+        await first.stop()
+        await until(lambda: all(prom.active(alert) for alert in DOWN), "the collector's alerts fire")
+        (shard,) = prom.active("PricecapShardDown")
+        assert (shard["state"], shard["labels"]["shard"], shard["labels"]["severity"]) == ("firing", "0/1", "page")
+        (collector,) = prom.active("PricecapCollectorDown")
+        assert collector["labels"]["instance"] == f"127.0.0.1:{metrics_port}"
+
+        again = CollectorProcess(settings, fake, tmp_path / "spool", *options)
+        await again.start()
+        await until(lambda: not any(prom.active(alert) for alert in DOWN), "they resolve once it is back")
+    finally:
+        playing.cancel()
+    await again.stop()
     await all_stored(settings, fake)
     await assert_exact(settings, fake)
