@@ -122,6 +122,18 @@ async def until(condition: Any, what: str) -> None:
         await asyncio.sleep(1.0)
 
 
+async def scraped_while_trading(
+    collector: CollectorProcess, fake: FakeBinance, prom: Prometheus, rate: int
+) -> asyncio.Task[None]:
+    """Start the collector, then trades at ``rate`` a second for longer than the test (the task to cancel), and
+    wait until Prometheus scrapes the collector."""
+    await collector.start()
+    await fake.wait_for_subscribers(len(SYMBOLS))
+    playing = asyncio.create_task(fake.play(Scenario(count=rate * 600, rate=rate)))
+    await until(lambda: prom.value('up{job="pricecap"}') == {"": 1.0}, "Prometheus scrapes the collector")
+    return playing
+
+
 @pytest.mark.timeout(900)
 async def test_influxd_killed_fires_the_spool_alert_and_its_return_resolves_it(
     fake: FakeBinance,
@@ -133,11 +145,8 @@ async def test_influxd_killed_fires_the_spool_alert_and_its_return_resolves_it(
     prom, metrics_port = prometheus
     options = ("--retry-for", "1", "--metrics-port", str(metrics_port), "--spool-max-mb", str(SPOOL_MAX_MB))
     collector = CollectorProcess(settings, fake, tmp_path / "spool", *options)
-    await collector.start()
-    await fake.wait_for_subscribers(len(SYMBOLS))
-    playing = asyncio.create_task(fake.play(Scenario(count=200_000, rate=500)))
+    playing = await scraped_while_trading(collector, fake, prom, rate=500)
     try:
-        await until(lambda: prom.value('up{job="pricecap"}') == {"": 1.0}, "Prometheus scrapes the collector")
         assert prom.value("pricecap_gap_alarm_seconds") == {"": 120.0}
         assert prom.value("pricecap_spool_limit_bytes") == {"": SPOOL_MAX_MB * 2**20}
         assert prom.value("pricecap_rest_pauses_total") == {"403": 0.0, "418": 0.0, "429": 0.0}
@@ -167,11 +176,8 @@ async def test_a_stopped_collector_fires_shard_down_and_its_restart_resolves_it(
     prom, metrics_port = prometheus
     options = ("--metrics-port", str(metrics_port))
     first = CollectorProcess(settings, fake, tmp_path / "spool", *options)
-    await first.start()
-    await fake.wait_for_subscribers(len(SYMBOLS))
-    playing = asyncio.create_task(fake.play(Scenario(count=100_000, rate=200)))
+    playing = await scraped_while_trading(first, fake, prom, rate=200)
     try:
-        await until(lambda: prom.value('up{job="pricecap"}') == {"": 1.0}, "Prometheus scrapes the collector")
         assert [prom.active(alert) for alert in DOWN] == [[], []]
 
         await first.stop()
