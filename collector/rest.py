@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -161,8 +162,8 @@ class BinanceRest:
     base_url: str
     budget: WeightBudget = field(default_factory=WeightBudget)
     timeout_s: float = 10.0
-    rate_limited: int = 0
-    """Answers that paused every request (429, 418, 403)."""
+    rate_limited: Counter[int] = field(default_factory=Counter)
+    """Answers that paused every request, by HTTP status (429, 418, 403)."""
     errors: int = 0
     """Failed attempts that were retried (5xx, 410, bodies that are not the JSON expected, timeouts, resets)."""
     restricted: bool = False
@@ -207,7 +208,7 @@ class BinanceRest:
             if status in binance.HTTP_PAUSE_STATUSES:
                 seconds = _retry_after_s(response.headers.get(binance.RETRY_AFTER_HEADER), self._pauses)
                 self.budget.block(seconds, now)
-                self.rate_limited += 1
+                self.rate_limited[status] += 1
                 self._pauses += 1
                 log.warning(
                     "binance rate limit",

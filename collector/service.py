@@ -103,7 +103,13 @@ class Collector:
         self.symbols: list[str] = []
         self.pipeline = TradePipeline([], rejected=self.decoder.malformed)
         self.stats = Stats(
-            self.pipeline.states, malformed=self.decoder.malformed, shard=str(config.shard), instance=config.instance
+            self.pipeline.states,
+            malformed=self.decoder.malformed,
+            shard=str(config.shard),
+            instance=config.instance,
+            gap_alarm_s=config.gap_alarm_s,
+            spool_max_bytes=config.spool_max_bytes if config.spool_dir else 0,
+            rest_pauses=self.rest.rate_limited,
         )
         self.writer: ChunkWriter | None = None
         self.endpoints: Endpoints | None = None
@@ -505,6 +511,11 @@ class Collector:
             "task_restarts": sum(s.task_restarts.values()),
             "tasks_failing": failing,
             "spool_bytes": s.spool_bytes,
+            "spool_max_bytes": s.spool_max_bytes,
+            "rest_rate_limited": s.rest_pauses[binance.HTTP_TOO_MANY_REQUESTS]
+            + s.rest_pauses[binance.HTTP_WAF_REFUSED],
+            "rest_banned": s.rest_pauses[binance.HTTP_IP_BANNED],
+            "gap_alarm_s": self.config.gap_alarm_s,
             "last_write_lag_s": round(s.last_write_lag_s, 3),
             "streams_unsubscribed": sum(connection.unconfirmed for connection in self.connections),
         }

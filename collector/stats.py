@@ -16,11 +16,14 @@ from prometheus_client import Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from collector.binance import HTTP_PAUSE_STATUSES
 from collector.pipeline import SymbolState
 from pricecap import model
 
 TASK_FAILING_S = 30.0
 """How long after a failure a background task counts as failing (no restart waits longer)."""
+REST_PAUSE_STATUSES = sorted(HTTP_PAUSE_STATUSES)
+"""Each has its series from the start (at 0), so that the first pause is an increase Prometheus sees."""
 LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 300.0)
 
 
@@ -43,6 +46,8 @@ class Stats:
     """Streams of open connections that LIST_SUBSCRIPTIONS has not confirmed yet."""
     gaps_found: int = 0
     ids_unrepairable: int = 0
+    gap_alarm_s: float = 0.0
+    """How long a gap may wait for its repair before ``/healthz`` says 503."""
     repair_waits: dict[str, float] = field(default_factory=dict)
     """Per symbol with ids to repair, since when (monotonic): the repairer's own record."""
     task_restarts: Counter[str] = field(default_factory=Counter)
@@ -56,9 +61,13 @@ class Stats:
     spooled: int = 0
     replayed_batches: int = 0
     spool_bytes: int = 0
+    spool_max_bytes: int = 0
+    """The spool's limit (0: no spool)."""
     spool_full: bool = False
     pending: int = 0
     last_write_lag_s: float = 0.0
+    rest_pauses: Counter[int] = field(default_factory=Counter)
+    """REST answers that paused every request, by HTTP status (429, 418, 403): the REST client's own count."""
     started: float = field(default_factory=time.time)
     shard: str = model.UNSHARDED
     """The collector's shard, ``K/N``."""
@@ -111,6 +120,8 @@ class StatsCollector(Collector):
         yield labelled("pricecap_malformed_messages", "Frames skipped, by reason", "reason", dict(s.malformed))
         yield labelled("pricecap_write_batches", "Write requests by outcome", "outcome", batches)
         yield labelled("pricecap_reconnects", "Reconnections by cause", "cause", dict(s.reconnects))
+        yield labelled("pricecap_rest_pauses", "REST answers that paused every request (429, 418, 403), by status",
+                       "status", {str(status): s.rest_pauses[status] for status in REST_PAUSE_STATUSES})  # fmt: skip
         yield CounterMetricFamily("pricecap_write_retries", "Write requests retried", value=s.write_retries)
         yield GaugeMetricFamily(
             "pricecap_trades_lost",
@@ -138,6 +149,9 @@ class StatsCollector(Collector):
             "Seconds the symbol waiting longest for a repair has waited",
             value=s.oldest_gap_age_s(),
         )
+        yield GaugeMetricFamily(
+            "pricecap_gap_alarm_seconds", "How long a gap may wait for its repair (--gap-alarm)", value=s.gap_alarm_s
+        )
         yield CounterMetricFamily(
             "pricecap_freshness_catch_ups",
             "Silent symbols that REST showed newer trades of, caught up",
@@ -161,6 +175,11 @@ class StatsCollector(Collector):
             "pricecap_tasks_failing", "Background tasks down or failed in the last 30 s", value=len(s.tasks_failing())
         )
         yield GaugeMetricFamily("pricecap_spool_bytes", "Bytes in the spool, not replayed yet", value=s.spool_bytes)
+        yield GaugeMetricFamily(
+            "pricecap_spool_limit_bytes",
+            "The spool's size limit (--spool-max-mb; 0: no spool)",
+            value=s.spool_max_bytes,
+        )
         yield GaugeMetricFamily("pricecap_spool_full", "1 while the spool refuses writes (alarm)", value=s.spool_full)
         yield GaugeMetricFamily("pricecap_connections_up", "Open stream connections", value=s.connections_up)
         yield GaugeMetricFamily("pricecap_connections", "Stream connections wanted", value=s.connections_total)

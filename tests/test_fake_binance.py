@@ -98,7 +98,7 @@ async def test_429_is_honoured_and_the_client_never_earns_a_418(fake: FakeBinanc
     rest = BinanceRest(fake.rest_url, budget=WeightBudget())
     page = await rest.trades_from("ETHUSDT", 500)
     assert [t.t for t in page] == fake.ledger.ids("ETHUSDT")
-    assert rest.rate_limited == 2
+    assert rest.rate_limited == {429: 2}
     assert fake.rest.status_counts.get(418, 0) == 0
     rest.close()
 

@@ -148,6 +148,7 @@ def test_committed_dashboards_are_the_generated_ones() -> None:
 
 def test_build_check_reports_a_stale_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(build, "DASHBOARDS_DIR", tmp_path)
+    monkeypatch.setattr(build, "ALERTING_FILE", tmp_path / "alerting" / "pricecap.yaml")
     assert build.main(["--check"]) == 1
     assert build.main([]) == 0
     assert build.main(["--check"]) == 0

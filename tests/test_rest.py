@@ -21,7 +21,7 @@ async def test_html_error_pages_are_retried_and_a_403_pauses_requests() -> None:
     assert answers == [109, 109, 109]
     assert [t.t for t in trades] == list(range(100, 110))
     assert fake.rest.status_counts.get(403) and fake.rest.status_counts.get(502)
-    assert rest.rate_limited >= 1, "the 403 paused requests"
+    assert rest.rate_limited[403] >= 1, "the 403 paused requests"
     assert rest.errors >= 1, "the 502 was retried"
 
 
