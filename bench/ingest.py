@@ -85,11 +85,16 @@ async def throughput(
     count = int(rate * duration)
     async with FakeBinance(symbols, first_id=10_000_000) as fake:
         ticks = fake.prepare(Scenario(count=count, rate=rate))
-        ports = [free_port() for _ in range(shards)]
-        runs = []
-        for k, port in enumerate(ports):
-            folder = bench.workdir(f"{settings.bucket}-{k}")
-            runs.append(await collector(settings, fake, symbols, port, folder, shard=Shard(k, shards)))
+        ports: list[int] = []
+        while len(ports) < shards:  # one port each: free_port may give the same port twice
+            ports += [port] if (port := free_port()) not in ports else []
+        runs = [
+            await collector(
+                settings, fake, symbols, port, bench.workdir(f"{settings.bucket}-{k}"), shard=Shard(k, shards)
+            )
+            for k, port in enumerate(ports)
+        ]
+        await fake.wait_for_subscribers(len(symbols))  # every shard's (a shard's own wait counts the others' too)
         influxd_pid = bench.influxd.pid
         assert influxd_pid is not None
         sampler = None if profile is None else record(runs[0].pid, duration, profile)
@@ -112,7 +117,7 @@ async def throughput(
     lost = count - stored
     return {
         "rate": rate,
-        **({"shards": shards} if shards > 1 else {}),
+        "shards": shards,
         "sent": count,
         "send_s": round(sent_s, 2),
         "stored": stored,
