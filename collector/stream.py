@@ -325,7 +325,9 @@ class ControlError(str):
 
 
 def _ping_timeout(error: ConnectionClosed) -> bool:
-    return error.rcvd is None and error.sent is not None and error.sent.code == 1011
+    """True when our keepalive closed the connection: we sent 1011 first. The client waits up to its close
+    timeout for the peer's answer, so a stalled peer's own keepalive may close its side meanwhile (1011 back)."""
+    return error.sent is not None and error.sent.code == 1011 and not error.rcvd_then_sent
 
 
 def _close_code(error: ConnectionClosed) -> int | None:
