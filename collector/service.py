@@ -134,7 +134,7 @@ class Collector:
         self._scheduled = False
         self._last_hand_over = 0.0
         self._spacing = config.linger_s
-        """The least time between idle hand-overs now (see :meth:`_spacing_after`)."""
+        """The least time between idle hand-overs now (see :func:`idle_spacing`)."""
         self._handed = self._handed_before = 0
         """Trades handed to the writer so far, and up to the last idle hand-over."""
 
@@ -398,18 +398,11 @@ class Collector:
             now = time.monotonic()
             self._flush_chunk()
             trades, self._handed_before = self._handed - self._handed_before, self._handed
-            self._spacing = self._spacing_after(trades, now - self._last_hand_over)
+            self._spacing = idle_spacing(
+                trades, now - self._last_hand_over, self.config.linger_s, self.config.flush_interval_s
+            )
             self._last_hand_over = now
         self._armed = self.writer.has_room()
-
-    def _spacing_after(self, trades: int, seconds: float) -> float:
-        """The least time until the next idle hand-over, after ``trades`` were handed over since the previous
-        one ``seconds`` before: ``linger_s``, and one more ``linger_s`` per :data:`LINGER_STEP_RATE` trades/s
-        of that flow, up to the flush interval. A trickle keeps its latency; a flood of thousands of trades a
-        second makes requests of thousands of trades, each costing the WriteApi the same ~1.5 ms of CPU."""
-        linger = self.config.linger_s
-        rate = trades / max(seconds, linger, 0.001)
-        return min(self.config.flush_interval_s, linger * max(1.0, rate / LINGER_STEP_RATE))
 
     def _room_freed(self) -> None:
         """Called from a write thread when a settled chunk frees a worker."""
@@ -574,3 +567,12 @@ class Collector:
                 "lost": self.stats.lost,
             },
         )
+
+
+def idle_spacing(trades: int, seconds: float, linger_s: float, most_s: float) -> float:
+    """The least time until the next idle hand-over, after ``trades`` were handed over since the previous one
+    ``seconds`` before: ``linger_s``, and one more ``linger_s`` per :data:`LINGER_STEP_RATE` trades/s of that
+    flow, at most ``most_s``. A trickle keeps its latency; a flood of thousands of trades a second makes
+    requests of thousands of trades, each costing the WriteApi the same ~1.5 ms of CPU."""
+    rate = trades / max(seconds, linger_s, 0.001)
+    return min(most_s, linger_s * max(1.0, rate / LINGER_STEP_RATE))
