@@ -1,7 +1,7 @@
 """Where the collector's CPU goes, stage by stage: receive, decode, pipeline, encode, compress, write request,
 and the bookkeeping around them.
 
-    python -m bench.stages [--trades 300000] [--rate 50000] [--symbols 8] [--chunk-lines 1000] [--duration 10]
+    python -m bench.stages [--trades 300000] [--rate 50000] [--symbols 8] [--chunk-lines N] [--duration 10]
     python -m bench.stages --no-collector      # the stages only, without the whole collector's run
 
 Each stage runs alone, in this process, on the same trades, and is timed in CPU seconds of this process
@@ -16,12 +16,13 @@ machine move much less than wall-clock rates:
 - *encode*: :func:`pricecap.model.encode_line` alone;
 - *compress*: gzip of the chunks' bodies at influxdb-client's level (9, what ``--gzip`` costs) and at level 1
   (shown apart: the collector sends plain text to a loopback InfluxDB, as here);
-- *write request*: the chunks (``--chunk-lines`` trades each) through the collector's
+- *write request*: the chunks (``--chunk-lines`` trades each: by default as many as the collector's run put
+  in a request) through the collector's
   :class:`~collector.writer.ChunkWriter` (influxdb-client's batching WriteApi) into a throwaway influxd, until
   every one is settled: the write threads and the settling callbacks included;
 - *collector*: ``pricecap collect`` at ``--rate`` for ``--duration`` s (``bench.ingest``'s run), its own CPU per
   trade; *bookkeeping* is what it spends beyond receive + decode + pipeline + encode + write request: the
-  event loop's scheduling, group commit, metrics, housekeeping, and requests smaller than ``--chunk-lines``.
+  event loop's scheduling, group commit, metrics, housekeeping.
 
 Microseconds of CPU per trade; ``python -m bench.decode`` beside them says how fast the machine is.
 """
@@ -48,6 +49,8 @@ from collector.writer import ChunkWriter, WriterOptions
 from fake_binance import FakeBinance, Scenario
 from pricecap import model
 
+COLLECTOR_CHUNK_LINES = 10_000
+"""``pricecap collect --chunk-lines``' default: the write stage's request size without the collector's run."""
 GZIP_CLIENT_LEVEL = 9
 """influxdb-client compresses a write with ``gzip.compress(body)``: level 9."""
 
@@ -137,6 +140,11 @@ def encode(events: list[TradeEvent]) -> None:
         model.encode_line(prefixes[e.s], e.t, e.p, e.q, e.T, e.m)
 
 
+def compress(bodies: list[bytes], level: int) -> float:
+    """CPU seconds of gzip at ``level`` over ``bodies``."""
+    return cpu_of(lambda: [gzip.compress(body, level) for body in bodies])
+
+
 def write(bench: Bench, chunks: list[Chunk]) -> float:
     """CPU seconds of writing ``chunks`` through the ChunkWriter until every one is settled."""
     settings = bench.bucket(f"stages-{time.monotonic_ns()}")
@@ -157,7 +165,9 @@ def main() -> None:
     parser.add_argument("--trades", type=int, default=300_000, help="trades through each stage")
     parser.add_argument("--rate", type=int, default=50_000, help="trades/s of the receive stage and the collector")
     parser.add_argument("--symbols", type=int, default=8)
-    parser.add_argument("--chunk-lines", type=int, default=1_000, help="trades per write request")
+    parser.add_argument(
+        "--chunk-lines", type=int, help="trades per write request [default: as many as the collector's run made]"
+    )
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of the whole collector's run")
     parser.add_argument("--no-collector", action="store_true", help="skip the whole collector's run")
     args = parser.parse_args()
@@ -166,19 +176,19 @@ def main() -> None:
     decoder = FrameDecoder()
     events = [e for f in frames if type(e := decoder.decode(f)) is TradeEvent]
     assert len(events) == args.trades, f"{len(events)} trades decoded of {args.trades}"
-    chunks = chunks_of(events, symbols, args.chunk_lines)
-    bodies = [c.body().encode() for c in chunks]
-    cpu = {
-        "receive": receive_cpu,
-        "decode": cpu_of(lambda: [decoder.decode(f) for f in frames]),
-        "pipeline": cpu_of(lambda: chunks_of(events, symbols, args.chunk_lines)) - cpu_of(lambda: encode(events)),
-        "encode": cpu_of(lambda: encode(events)),
-    }
-    gzip_cpu = {level: cpu_of(lambda level=level: [gzip.compress(b, level) for b in bodies])  # type: ignore[misc]
-                for level in (GZIP_CLIENT_LEVEL, 1)}  # fmt: skip
     with benchmark() as bench:
-        cpu["write request"] = write(bench, chunks)
         whole = None if args.no_collector else asyncio.run(throughput(bench, args.rate, args.duration, symbols))
+        chunk_lines = args.chunk_lines or (int(str(whole["trades_per_request"])) if whole else COLLECTOR_CHUNK_LINES)
+        chunks = chunks_of(events, symbols, chunk_lines)
+        bodies = [c.body().encode() for c in chunks]
+        cpu = {
+            "receive": receive_cpu,
+            "decode": cpu_of(lambda: [decoder.decode(f) for f in frames]),
+            "pipeline": cpu_of(lambda: chunks_of(events, symbols, chunk_lines)) - cpu_of(lambda: encode(events)),
+            "encode": cpu_of(lambda: encode(events)),
+            "write request": write(bench, chunks),
+        }
+    gzip_cpu = {level: compress(bodies, level) for level in (GZIP_CLIENT_LEVEL, 1)}
     us = {stage: round(seconds / args.trades * 1e6, 2) for stage, seconds in cpu.items()}
     rows: list[dict[str, object]] = [{"stage": stage, "us_per_trade": value} for stage, value in us.items()]
     rows.append({"stage": "sum of the stages", "us_per_trade": round(sum(us.values()), 2)})
@@ -190,7 +200,7 @@ def main() -> None:
         rows.append({"stage": f"(compress: gzip level {level})", "us_per_trade": round(seconds / args.trades * 1e6, 2)})
     size = sum(len(b) for b in bodies) / args.trades
     print(f"{args.trades:,} trades of {args.symbols} symbols received at {args.rate:,}/s, {size:.0f} bytes of "
-          f"line protocol each, written in {len(chunks)} requests of {args.chunk_lines:,}")  # fmt: skip
+          f"line protocol each, written in {len(chunks)} requests of {chunk_lines:,}")  # fmt: skip
     print(table(rows))
     if whole is not None:
         print("\ncollector run (bench.ingest)\n" + table([whole]))
