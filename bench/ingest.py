@@ -88,29 +88,32 @@ async def throughput(
         ports: list[int] = []
         while len(ports) < shards:  # one port each: free_port may give the same port twice
             ports += [port] if (port := free_port()) not in ports else []
-        runs = [
-            await collector(
-                settings, fake, symbols, port, bench.workdir(f"{settings.bucket}-{k}"), shard=Shard(k, shards)
-            )
-            for k, port in enumerate(ports)
-        ]
-        await fake.wait_for_subscribers(len(symbols))  # every shard's (a shard's own wait counts the others' too)
-        influxd_pid = bench.influxd.pid
-        assert influxd_pid is not None
-        sampler = None if profile is None else record(runs[0].pid, duration, profile)
-        cpu0, influx_cpu0 = sum(cpu_s(r.pid) for r in runs), cpu_s(influxd_pid)
-        started = time.monotonic()
-        await fake.stream(ticks, rate, count)
-        sent_s = time.monotonic() - started
-        sent_done = time.monotonic()
-        while sum(written(p) for p in ports) < count and time.monotonic() - sent_done < 60:
-            await asyncio.sleep(0.05)
-        drain_s = time.monotonic() - sent_done
-        cpu = sum(cpu_s(r.pid) for r in runs) - cpu0
-        influx_cpu, rss = cpu_s(influxd_pid) - influx_cpu0, sum(peak_rss_mb(r.pid) for r in runs)
-        requests = sum(write_requests(p) for p in ports)
-        if sampler is not None:
-            await asyncio.to_thread(sampler.wait)
+        runs: list[Process] = []
+        try:
+            for k, port in enumerate(ports):
+                folder = bench.workdir(f"{settings.bucket}-{k}")
+                runs.append(await collector(settings, fake, symbols, port, folder, shard=Shard(k, shards)))
+            await fake.wait_for_subscribers(len(symbols))  # every shard's (a shard's own wait counts the others' too)
+            influxd_pid = bench.influxd.pid
+            assert influxd_pid is not None
+            sampler = None if profile is None else record(runs[0].pid, duration, profile)
+            cpu0, influx_cpu0 = sum(cpu_s(r.pid) for r in runs), cpu_s(influxd_pid)
+            started = time.monotonic()
+            await fake.stream(ticks, rate, count)
+            sent_s = time.monotonic() - started
+            sent_done = time.monotonic()
+            while sum(written(p) for p in ports) < count and time.monotonic() - sent_done < 60:
+                await asyncio.sleep(0.05)
+            drain_s = time.monotonic() - sent_done
+            cpu = sum(cpu_s(r.pid) for r in runs) - cpu0
+            influx_cpu, rss = cpu_s(influxd_pid) - influx_cpu0, sum(peak_rss_mb(r.pid) for r in runs)
+            requests = sum(write_requests(p) for p in ports)
+            if sampler is not None:
+                await asyncio.to_thread(sampler.wait)
+        except BaseException:
+            for run in runs:  # none left behind, retrying for minutes against a server that is gone
+                await run.stop(10)
+            raise
         for run in runs:
             await run.stop(300)
     stored = sum(trade_counts(settings).values())
