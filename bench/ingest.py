@@ -2,12 +2,16 @@
 
     python -m bench.ingest [--rates 25000,50000,100000] [--duration 20] [--symbols 8]
     python -m bench.ingest --rates "" --latency-rates 200,2000 --linger-ms 0,20,50    # latency against CPU
+    python -m bench.ingest --rates 50000 --shards 1,2,4 --symbols 16 --latency-rates ""  # N shards, same rate
+    python -m bench.ingest --rates 50000 --latency-rates "" --profile /tmp/p    # where the time goes (py-spy)
 
 For each rate: a fresh bucket and collector process; trades are made and framed before timing starts, then
 streamed at the rate for ``--duration`` seconds. Reported: whether every trade was stored (Flux count per
 symbol against what was sent), how long the collector needed after the last frame to confirm everything
 (``drain``; a rate is *sustained* when nothing was lost and the drain stayed under 2 s), CPU seconds per
-million trades of the collector and of influxd (from /proc), and the collector's peak RSS. Then a latency
+million trades of the collector and of influxd (from /proc), trades per write request, and the collector's
+peak RSS. With ``--shards``, each rate also runs as N collectors (``--shard K/N``, symbols chosen so that each
+shard gets the same share of the flow), their CPU and memory summed. Then a latency
 phase for each of ``--latency-rates`` (trades/s of one symbol) and ``--linger-ms``: a probe polls InfluxDB for
 the newest stored trade id every 10 ms; the latency of a trade is from the moment the fake sent it to the
 first probe that saw it; with it, the share of a core the collector used meanwhile.
@@ -23,19 +27,29 @@ from pathlib import Path
 
 from bench.common import cpu_s, table
 from bench.harness import Bench, Process, benchmark, influx_env, latency, newest_id, peak_rss_mb, pricecap_collect
+from bench.profile import hottest, record
 from fake_binance import FakeBinance, Scenario
 from pricecap.influxd import free_port
 from pricecap.settings import InfluxSettings
+from pricecap.shards import Shard, shard_of
 from queries.api import trade_counts
 
 
-def written(metrics_port: int) -> int:
-    """Trades the collector says InfluxDB confirmed (its /metrics)."""
+def metric(metrics_port: int, prefix: str) -> int:
+    """The sum of a collector's samples whose line starts with ``prefix`` (its /metrics)."""
     with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as response:
         text = response.read().decode()
-    return int(
-        sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith("pricecap_trades_written_total"))
-    )
+    return int(sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(prefix)))
+
+
+def written(metrics_port: int) -> int:
+    """Trades the collector says InfluxDB confirmed."""
+    return metric(metrics_port, "pricecap_trades_written_total")
+
+
+def write_requests(metrics_port: int) -> int:
+    """Write requests InfluxDB confirmed (the health points' included)."""
+    return metric(metrics_port, 'pricecap_write_batches_total{outcome="success"}')
 
 
 async def collector(
@@ -45,41 +59,68 @@ async def collector(
     metrics_port: int,
     folder: Path,
     *options: str,
+    shard: Shard | None = None,
 ) -> Process:
-    """A running ``pricecap collect`` (with ``options``) whose streams are all subscribed."""
+    """A running ``pricecap collect`` (with ``options``, of ``shard`` of the symbols) whose streams are all
+    subscribed."""
     args = pricecap_collect(
         fake, symbols, "--metrics-port", str(metrics_port), "--spool-dir", str(folder / "spool"), *options
     )
+    shard = shard or Shard()
+    if shard.count > 1:
+        args += ["--shard", str(shard)]
     process = Process(args, influx_env(settings), folder / "collector.log")
     await process.start()
-    await fake.wait_for_subscribers(len(symbols))
+    await fake.wait_for_subscribers(len(shard.select(symbols)))
     return process
 
 
-async def throughput(bench: Bench, rate: int, duration: float, symbols: list[str]) -> dict[str, object]:
-    """One rate step; the figures of the table row."""
-    settings = bench.bucket(f"ingest-{rate}")
+async def throughput(
+    bench: Bench, rate: int, duration: float, symbols: list[str], shards: int = 1, profile: Path | None = None
+) -> dict[str, object]:
+    """One rate step, by one collector or by ``shards`` collectors (``--shard K/N``) on one machine; the figures
+    of the table row (CPU and peak RSS summed over the collectors). With ``profile``, py-spy samples the (first)
+    collector while the trades stream, into that file."""
+    settings = bench.bucket(f"ingest-{rate}-{shards}")
     count = int(rate * duration)
     async with FakeBinance(symbols, first_id=10_000_000) as fake:
         ticks = fake.prepare(Scenario(count=count, rate=rate))
-        metrics_port = free_port()
-        run = await collector(settings, fake, symbols, metrics_port, bench.workdir(settings.bucket))
-        influxd_pid = bench.influxd.pid
-        assert influxd_pid is not None
-        cpu0, influx_cpu0 = cpu_s(run.pid), cpu_s(influxd_pid)
-        started = time.monotonic()
-        await fake.stream(ticks, rate, count)
-        sent_s = time.monotonic() - started
-        sent_done = time.monotonic()
-        while written(metrics_port) < count and time.monotonic() - sent_done < 60:
-            await asyncio.sleep(0.05)
-        drain_s = time.monotonic() - sent_done
-        cpu, influx_cpu, rss = cpu_s(run.pid) - cpu0, cpu_s(influxd_pid) - influx_cpu0, peak_rss_mb(run.pid)
-        await run.stop(300)
+        ports: list[int] = []
+        while len(ports) < shards:  # one port each: free_port may give the same port twice
+            ports += [port] if (port := free_port()) not in ports else []
+        runs: list[Process] = []
+        try:
+            for k, port in enumerate(ports):
+                folder = bench.workdir(f"{settings.bucket}-{k}")
+                runs.append(await collector(settings, fake, symbols, port, folder, shard=Shard(k, shards)))
+            await fake.wait_for_subscribers(len(symbols))  # every shard's (a shard's own wait counts the others' too)
+            influxd_pid = bench.influxd.pid
+            assert influxd_pid is not None
+            sampler = None if profile is None else record(runs[0].pid, duration, profile)
+            cpu0, influx_cpu0 = sum(cpu_s(r.pid) for r in runs), cpu_s(influxd_pid)
+            started = time.monotonic()
+            await fake.stream(ticks, rate, count)
+            sent_s = time.monotonic() - started
+            sent_done = time.monotonic()
+            while sum(written(p) for p in ports) < count and time.monotonic() - sent_done < 60:
+                await asyncio.sleep(0.05)
+            drain_s = time.monotonic() - sent_done
+            cpu = sum(cpu_s(r.pid) for r in runs) - cpu0
+            influx_cpu, rss = cpu_s(influxd_pid) - influx_cpu0, sum(peak_rss_mb(r.pid) for r in runs)
+            requests = sum(write_requests(p) for p in ports)
+            if sampler is not None:
+                await asyncio.to_thread(sampler.wait)
+        except BaseException:
+            for run in runs:  # none left behind, retrying for minutes against a server that is gone
+                await run.stop(10)
+            raise
+        for run in runs:
+            await run.stop(300)
     stored = sum(trade_counts(settings).values())
     lost = count - stored
     return {
         "rate": rate,
+        "shards": shards,
         "sent": count,
         "send_s": round(sent_s, 2),
         "stored": stored,
@@ -88,8 +129,23 @@ async def throughput(bench: Bench, rate: int, duration: float, symbols: list[str
         "sustained": lost == 0 and drain_s < 2.0,
         "collector_cpu_s_per_M": round(cpu / count * 1e6, 2),
         "influxd_cpu_s_per_M": round(influx_cpu / count * 1e6, 2),
+        "trades_per_request": round(count / max(requests, 1)),
         "peak_rss_mb": round(rss, 1),
     }
+
+
+def balanced_symbols(count: int, shards: int) -> list[str]:
+    """``count`` symbol names (rounded up to a multiple of ``shards``) that every shard count dividing ``shards``
+    splits evenly, so that N collectors share the fake's round-robin flow equally."""
+    per_shard = -(-count // shards)
+    chosen: dict[int, list[str]] = {k: [] for k in range(shards)}
+    i = 0
+    while any(len(names) < per_shard for names in chosen.values()):
+        name = f"SYM{i}USDT"
+        if len(names := chosen[shard_of(name, shards)]) < per_shard:
+            names.append(name)
+        i += 1
+    return sorted(name for names in chosen.values() for name in names)
 
 
 async def latency_phase(bench: Bench, rate: int, linger_ms: float, duration: float) -> dict[str, object]:
@@ -115,15 +171,26 @@ async def main() -> None:
     parser.add_argument("--latency-rates", default="200,2000", help="trades/s of one symbol, comma-separated")
     parser.add_argument("--linger-ms", default="20", help="the collector's --linger-ms values, comma-separated")
     parser.add_argument("--latency-duration", type=float, default=30.0)
+    parser.add_argument("--profile", type=Path, help="py-spy each rate's collector into this folder (rate.txt)")
+    parser.add_argument(
+        "--shards", default="", help="shard counts N (comma-separated) each rate also runs as N collectors --shard K/N"
+    )
     args = parser.parse_args()
-    symbols = [f"SYM{i}USDT" for i in range(args.symbols)]
+    shard_counts = [int(n) for n in args.shards.split(",") if n]
+    symbols = balanced_symbols(args.symbols, max(shard_counts, default=1))
+    if args.profile is not None:
+        args.profile.mkdir(parents=True, exist_ok=True)
     with benchmark() as bench:
         rows = []
         for rate in (int(r) for r in args.rates.split(",") if r):
-            rows.append(await throughput(bench, rate, args.duration, symbols))
-            print(table(rows[-1:]), flush=True)
+            for shards in shard_counts or [1]:
+                profile = None if args.profile is None else args.profile / f"collector-{rate}-{shards}.txt"
+                rows.append(await throughput(bench, rate, args.duration, symbols, shards, profile))
+                print(table(rows[-1:]), flush=True)
+                if profile is not None:
+                    print(f"\npy-spy of the collector ({profile})\n" + table(hottest(profile)), flush=True)
         if rows:
-            print("\nThroughput (" + f"{args.symbols} symbols, {args.duration:.0f} s per rate)\n" + table(rows))
+            print("\nThroughput (" + f"{len(symbols)} symbols, {args.duration:.0f} s per rate)\n" + table(rows))
         latencies = []
         for rate in (int(r) for r in args.latency_rates.split(",") if r):
             for linger in (float(m) for m in args.linger_ms.split(",")):

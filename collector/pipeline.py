@@ -13,7 +13,6 @@ trades per symbol.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from collector.decode import TradeEvent
 from pricecap import model
 
 CHUNK_MARKER = "# pricecap-chunk "
-CHUNK_MARKER_RE = re.compile(rb"^# pricecap-chunk (\d+)$", re.MULTILINE)
+_MARKER_LINE = b"\n" + CHUNK_MARKER.encode()
 
 MIN_TRADE_TIME_MS = 1_500_000_000_000  # 2017-07-14: before Binance opened
 MAX_TRADE_TIME_MS = 4_102_444_800_000  # 2100-01-01: a microsecond time would be 1000x larger
@@ -256,11 +255,17 @@ class TradePipeline:
     def _append(self, state: SymbolState, trade: TradeEvent) -> None:
         time_ms = trade.T
         self._lines.append(model.encode_line(state.prefix, trade.t, trade.p, trade.q, time_ms, trade.m))
-        if state.symbol not in self._counts:
-            self._first_ids.setdefault(state.symbol, trade.t)
-        self._counts[state.symbol] += 1
-        self._first_ms = min(self._first_ms, time_ms)
-        self._last_ms = max(self._last_ms, time_ms)
+        symbol, counts = state.symbol, self._counts
+        if symbol in counts:
+            counts[symbol] += 1
+        else:
+            counts[symbol] = 1
+            self._first_ids.setdefault(symbol, trade.t)
+        # comparisons, not min()/max(): two calls fewer per trade
+        if time_ms < self._first_ms:  # noqa: PLR1730
+            self._first_ms = time_ms
+        if time_ms > self._last_ms:  # noqa: PLR1730
+            self._last_ms = time_ms
 
     def full(self) -> bool:
         """True when the chunk being assembled has reached ``chunk_lines`` trades."""
@@ -308,5 +313,15 @@ def lowest_ids(chunks: Iterable[Chunk]) -> dict[str, int]:
 
 def chunk_numbers(body: bytes | str) -> list[int]:
     """The chunk numbers in a request body that the writer sent (see :data:`CHUNK_MARKER`)."""
-    data = body.encode() if isinstance(body, str) else body
-    return [int(n) for n in CHUNK_MARKER_RE.findall(data)]
+    data = b"\n" + (body.encode() if isinstance(body, str) else body)
+    numbers = []
+    # bytes.find: a regular expression tried at every position of a megabyte of body cost ~1 us a trade
+    start = data.find(_MARKER_LINE)
+    while start >= 0:
+        start += len(_MARKER_LINE)
+        end = data.find(b"\n", start)
+        digits = data[start:end] if end >= 0 else data[start:]
+        if digits.isdigit():
+            numbers.append(int(digits))
+        start = data.find(_MARKER_LINE, start)
+    return numbers

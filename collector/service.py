@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 CHECKPOINT_FILE = "checkpoint.json"
 CHECKPOINT_INTERVAL_S = 1.0
 HOUSEKEEPING_TICK_S = 0.1
+LINGER_STEP_RATE = 1_000
+"""Trades/s of flow per extra ``linger_s`` between idle hand-overs (docs/performance/collector.md)."""
 LISTING_MARGIN_MS = 60_000
 """A symbol newly TRADING is read from this long before the previous look at exchangeInfo (clock skew)."""
 
@@ -67,8 +69,9 @@ class CollectorConfig(BaseModel):
     chunk_lines: int = Field(default=10_000, ge=1)
     """The most trades in one write request."""
     linger_s: float = Field(default=0.02, ge=0)
-    """Idle writes (a worker free) follow each other at least this far apart; the first after a quiet spell
-    goes at once. Caps the requests a moderate flow makes (each costs ~1.6 ms of CPU in the WriteApi)."""
+    """Idle writes (a worker free) follow each other at least this far apart, one more linger per 1,000
+    trades/s of flow; the first after a quiet spell goes at once. Caps the requests a flow makes (each costs
+    ~1.5 ms of CPU in the WriteApi)."""
     flush_interval_s: float = Field(default=1.0, gt=0)
     """The longest trades wait to be handed over while every write worker is busy (slow or retrying)."""
     health_interval_s: float = Field(default=10.0, gt=0)
@@ -136,6 +139,10 @@ class Collector:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._scheduled = False
         self._last_hand_over = 0.0
+        self._spacing = config.linger_s
+        """The least time between idle hand-overs now (see :func:`idle_spacing`)."""
+        self._handed = self._handed_before = 0
+        """Trades handed to the writer so far, and up to the last idle hand-over."""
 
     async def resolve_symbols(self) -> list[str]:
         """The symbols to collect: this shard's share of the configured ones, or of every trading spot symbol."""
@@ -372,14 +379,15 @@ class Collector:
     def _flush_chunk(self) -> None:
         chunk = self.pipeline.take_chunk()
         if chunk is not None and self.writer is not None:
+            self._handed += chunk.size
             self.writer.submit(chunk)
 
     def _schedule_hand_over(self) -> None:
-        """Hand over once the frames already read are added, and no sooner than ``linger_s`` after the last
+        """Hand over once the frames already read are added, and no sooner than the spacing after the last
         hand-over, so that a burst shares a request."""
         assert self._loop is not None
         self._scheduled = True
-        wait = self._last_hand_over + self.config.linger_s - time.monotonic()
+        wait = self._last_hand_over + self._spacing - time.monotonic()
         if wait > 0:
             self._loop.call_later(wait, self._hand_over)
         else:
@@ -393,8 +401,13 @@ class Collector:
         if self.writer is None:
             return
         if self.writer.has_room() and self.pipeline.buffered():
-            self._last_hand_over = time.monotonic()
+            now = time.monotonic()
             self._flush_chunk()
+            trades, self._handed_before = self._handed - self._handed_before, self._handed
+            self._spacing = idle_spacing(
+                trades, now - self._last_hand_over, self.config.linger_s, self.config.flush_interval_s
+            )
+            self._last_hand_over = now
         self._armed = self.writer.has_room()
 
     def _room_freed(self) -> None:
@@ -565,3 +578,12 @@ class Collector:
                 "lost": self.stats.lost,
             },
         )
+
+
+def idle_spacing(trades: int, seconds: float, linger_s: float, most_s: float) -> float:
+    """The least time until the next idle hand-over, after ``trades`` were handed over since the previous one
+    ``seconds`` before: ``linger_s``, and one more ``linger_s`` per :data:`LINGER_STEP_RATE` trades/s of that
+    flow, at most ``most_s``. A trickle keeps its latency; a flood of thousands of trades a second makes
+    requests of thousands of trades, each costing the WriteApi the same ~1.5 ms of CPU."""
+    rate = trades / max(seconds, linger_s, 0.001)
+    return min(most_s, linger_s * max(1.0, rate / LINGER_STEP_RATE))

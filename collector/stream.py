@@ -1,6 +1,9 @@
 """The source: one combined-stream WebSocket connection per group of symbols, kept open for good.
 
-Pings from Binance are answered by websockets itself. The client's own keepalive pings detect a stalled
+The WebSocket client is picows's websockets-compatible asyncio API (``picows.websockets``): the same
+``connect``/``recv``/``close`` and exceptions as websockets, with its frame parser and connection in Cython,
+about a sixth of websockets' CPU per received frame (docs/performance/collector.md). Pings from Binance are
+answered by the client itself. The client's own keepalive pings detect a stalled
 socket (open but silent): no pong within ``ping_timeout_s`` closes it. A connection that answers pings while
 its data stops is found by the data watchdog (``collector/watchdog.py``), which replaces it with
 :meth:`Connection.recycle`. Every close is followed by a reconnection, paced by
@@ -26,10 +29,11 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from typing import cast
 
 import orjson
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from picows.websockets.asyncio.client import ClientConnection, connect
+from picows.websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from collector import binance
 from collector.backoff import AttemptLimiter, Backoff
@@ -164,16 +168,18 @@ class Connection:
         self._limiter.record(time.monotonic())
         url, rest = binance.url_and_rest(self._base_url, self.symbols)
         self.unconfirmed = len(rest)
-        ws = await connect(
-            url,
-            compression=None,
-            ping_interval=self._options.ping_interval_s,
-            ping_timeout=self._options.ping_timeout_s,
-            open_timeout=self._options.open_timeout_s,
-            close_timeout=2,
-            max_size=2**20,
-            max_queue=256,
-        )
+        # the client's open timeout covers the handshake; this one covers the TCP connection too, as websockets' did
+        async with asyncio.timeout(self._options.open_timeout_s):
+            ws = await connect(
+                url,
+                compression=None,
+                ping_interval=self._options.ping_interval_s,
+                ping_timeout=self._options.ping_timeout_s,
+                open_timeout=self._options.open_timeout_s,
+                close_timeout=2,
+                max_size=2**20,
+                max_queue=256,
+            )
         self._sockets.add(ws)
         self._close_cause = ""
         self.connected_at = time.monotonic()
@@ -190,7 +196,7 @@ class Connection:
         handle, room = self._handle, self._room
         cause = "closed"
         try:
-            frame = await ws.recv(decode=False)
+            frame = cast(bytes, await ws.recv(decode=False))  # decode=False: always bytes
             first_frame.set()
             while True:
                 self.frames += 1
@@ -202,7 +208,7 @@ class Connection:
                 if time.monotonic() > deadline:
                     deadline = float("inf")
                     self._ask_handover("lifetime")
-                frame = await ws.recv(decode=False)
+                frame = cast(bytes, await ws.recv(decode=False))
         except ConnectionClosed as e:
             cause = self._close_cause or ("stalled" if _ping_timeout(e) else "closed")
             if not self._stopping.is_set() and ws in self._sockets:
@@ -319,9 +325,11 @@ class ControlError(str):
 
 
 def _ping_timeout(error: ConnectionClosed) -> bool:
-    return error.rcvd is None and error.sent is not None and error.sent.code == 1011
+    """True when our keepalive closed the connection: we sent 1011 first. The client waits up to its close
+    timeout for the peer's answer, so a stalled peer's own keepalive may close its side meanwhile (1011 back)."""
+    return error.sent is not None and error.sent.code == 1011 and not error.rcvd_then_sent
 
 
 def _close_code(error: ConnectionClosed) -> int | None:
     frame = error.rcvd or error.sent
-    return frame.code if frame else None
+    return int(frame.code) if frame else None

@@ -1,0 +1,28 @@
+"""Group commit's spacing of idle write requests (collector/service.py), without I/O."""
+
+from __future__ import annotations
+
+import pytest
+
+from collector.service import idle_spacing
+
+LINGER_S, FLUSH_S = 0.02, 1.0
+
+
+@pytest.mark.parametrize(
+    ("trades", "seconds", "spacing"),
+    [
+        (1, 30.0, 0.02),  # the first trade after a quiet spell: the next request may follow a linger later
+        (4, 0.02, 0.02),  # 200 trades/s keep the linger, and the latency it gives
+        (20, 0.02, 0.02),  # 1,000 trades/s still
+        (40, 0.02, 0.04),  # 2,000 trades/s: two lingers apart
+        (3_125, 0.25, 0.25),  # 12,500 trades/s: four requests a second of ~3,000 trades
+        (10_000, 0.2, 1.0),  # 50,000 trades/s: at most the flush interval (full chunks go out anyway)
+    ],
+)
+def test_idle_requests_grow_further_apart_as_the_flow_grows(trades: int, seconds: float, spacing: float) -> None:
+    assert idle_spacing(trades, seconds, LINGER_S, FLUSH_S) == pytest.approx(spacing)
+
+
+def test_no_linger_means_no_spacing_whatever_the_flow() -> None:
+    assert idle_spacing(50_000, 1.0, 0.0, FLUSH_S) == 0.0
