@@ -224,7 +224,7 @@ class FakeBinance:
         while made < scenario.count:
             outgoing: dict[str, list[bytes]] = {}
             now_ms = int(time.time() * 1000)
-            markets = self.ledger.trading()  # markets are listed and halted while trading goes on
+            markets = self.ledger.trading(scenario.symbols)  # markets are listed and halted while trading goes on
             for _ in range(min(per_tick, scenario.count - made)):
                 made += 1
                 if scenario.burst_every and made % scenario.burst_every == 0:
