@@ -57,7 +57,9 @@ HISTORICAL_TRADES_PATH: Final = "/api/v3/historicalTrades"
 RECENT_TRADES_PATH: Final = "/api/v3/trades"
 AGG_TRADES_PATH: Final = "/api/v3/aggTrades"
 TICKER_24H_PATH: Final = "/api/v3/ticker/24hr"
-"""Without ``symbol``: every symbol's 24-hour statistics, among them ``lastId`` (-1: no trade in 24 h)."""
+"""24-hour rolling-window statistics of one symbol (``symbol=``), some (``symbols=["A","B"]``) or, without
+either, every symbol; among them ``firstId``, ``lastId`` (-1: no trade in 24 h) and ``count``. "Data Source:
+Memory": it does not lag the stream as the trade endpoints do."""
 WEIGHTS: Final = {
     EXCHANGE_INFO_PATH: 20,
     HISTORICAL_TRADES_PATH: 25,
@@ -65,6 +67,9 @@ WEIGHTS: Final = {
     AGG_TRADES_PATH: 4,
     TICKER_24H_PATH: 80,
 }
+"""Request weights; ticker/24hr's is that of every symbol (see :func:`ticker_weight`)."""
+TICKER_SYMBOLS_WEIGHTS: Final = ((20, 2), (100, 40))
+"""ticker/24hr with ``symbol`` or ``symbols``: weight 2 up to 20 symbols, 40 up to 100, else 80 (as all)."""
 DATA_API_PATHS_MISSING: Final = frozenset({HISTORICAL_TRADES_PATH})
 """What ``data-api.binance.vision`` does not serve (it has aggTrades, trades, ticker, exchangeInfo...)."""
 STATUS_TRADING: Final = "TRADING"
@@ -85,6 +90,14 @@ HTTP_GONE: Final = 410
 HTTP_RESTRICTED_LOCATION: Final = 451
 HTTP_PAUSE_STATUSES: Final = frozenset({HTTP_TOO_MANY_REQUESTS, HTTP_IP_BANNED, HTTP_WAF_REFUSED})
 """Answers after which no request is sent until ``Retry-After`` (60 s when absent) has passed."""
+
+
+def ticker_weight(symbols: int | None) -> int:
+    """The weight of a ticker/24hr request for ``symbols`` symbols (None: every symbol)."""
+    for most, weight in TICKER_SYMBOLS_WEIGHTS:
+        if symbols is not None and symbols <= most:
+            return weight
+    return WEIGHTS[TICKER_24H_PATH]
 
 
 def trade_stream(symbol: str) -> str:

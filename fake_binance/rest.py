@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import operator
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -107,7 +108,7 @@ class RestApi:
             return page
         if int(now // 60) != ip.minute:
             ip.minute, ip.used = int(now // 60), 0
-        weight = binance.WEIGHTS.get(path, 1)
+        weight = _weight(path, query)
         ip.used += weight
         self.weight_spent += weight
         if self._forced_429 > 0 or ip.used > self.weight_limit:
@@ -174,14 +175,16 @@ class RestApi:
             ],
         }
 
-    def _tickers(self, _query: dict[str, str]) -> Any:
-        """Every symbol's 24-hour ticker, reduced to the trade-id fields (the fake's history is under 24 h)."""
-        now_ms = int(time.time() * 1000)
-        return [
-            {"symbol": m.symbol, "firstId": m.first_id if m.times else -1, "lastId": m.next_id - 1 if m.times else -1,
-             "count": len(m.times), "closeTime": now_ms}
-            for m in self.ledger.markets.values()
-        ]  # fmt: skip
+    def _tickers(self, query: dict[str, str]) -> Any:
+        """24-hour rolling-window statistics of ``symbol`` (an object), of ``symbols`` (a JSON array of names) or
+        of every symbol (a list), from the ledger as it is now: the ticker does not lag as trade pages do."""
+        if "symbol" in query and "symbols" in query:
+            raise _BadRequest(-1128, "Combination of optional parameters invalid.")
+        if "symbol" in query:
+            return _ticker(self._market(query))
+        if "symbols" not in query:
+            return [_ticker(m) for m in self.ledger.markets.values()]
+        return [_ticker(self._market({"symbol": name})) for name in _names(query["symbols"])]
 
     def _historical_trades(self, query: dict[str, str]) -> Any:
         market = self._market(query)
@@ -230,6 +233,77 @@ class RestApi:
             )  # fmt: skip
             trade_id = last + 1
         return aggregates
+
+
+DAY_MS = 86_400_000
+
+
+def _ticker(market: Market) -> dict[str, Any]:
+    """One symbol's ticker/24hr row over its trades of the last 24 hours (the fake has no order book: bid and
+    ask are the last price, with no quantity)."""
+    now_ms = int(time.time() * 1000)
+    first = bisect.bisect_left(market.times, now_ms - DAY_MS)
+    prices, qtys = market.prices[first:], market.qtys[first:]
+    last = market.trade(market.next_id - 1) if market.times else None
+    volume = sum(qtys)
+    quote = sum(map(operator.mul, prices, qtys))  # cents x 1e-8 units
+    open_cents = prices[0] if prices else 0
+    close_cents = market.prices[-1] if market.times else 0
+    previous = market.prices[first - 1] if first else 0
+    return {
+        "symbol": market.symbol,
+        "priceChange": _decimal(close_cents - open_cents if prices else 0, 2),
+        "priceChangePercent": f"{(close_cents - open_cents) / open_cents * 100 if open_cents else 0:.3f}",
+        "weightedAvgPrice": _decimal(round(quote / volume) if volume else 0, 2),
+        "prevClosePrice": _decimal(previous, 2),
+        "lastPrice": last.price if last else _decimal(0, 2),
+        "lastQty": last.qty if last else _decimal(0, 8),
+        "bidPrice": last.price if last else _decimal(0, 2),
+        "bidQty": _decimal(0, 8),
+        "askPrice": last.price if last else _decimal(0, 2),
+        "askQty": _decimal(0, 8),
+        "openPrice": _decimal(open_cents, 2),
+        "highPrice": _decimal(max(prices, default=0), 2),
+        "lowPrice": _decimal(min(prices, default=0), 2),
+        "volume": _decimal(volume, 8),
+        "quoteVolume": _decimal(round(quote / 10**8), 2),
+        "openTime": now_ms - DAY_MS,
+        "closeTime": now_ms,
+        "firstId": market.first_id + first if prices else -1,
+        "lastId": market.next_id - 1 if prices else -1,
+        "count": len(prices),
+    }
+
+
+def _decimal(units: int, places: int) -> str:
+    """``units`` of ``10**-places`` as Binance's 8-decimal string."""
+    whole, fraction = divmod(abs(units), 10**places)
+    return f"{'-' if units < 0 else ''}{whole}.{fraction:0{places}d}{'0' * (8 - places)}"
+
+
+def _weight(path: str, query: dict[str, str]) -> int:
+    """The request weight of ``GET path?query`` (ticker/24hr's depends on how many symbols it asks for)."""
+    if path != binance.TICKER_24H_PATH:
+        return binance.WEIGHTS.get(path, 1)
+    if "symbol" in query:
+        return binance.ticker_weight(1)
+    if "symbols" in query:
+        try:
+            return binance.ticker_weight(len(_names(query["symbols"])))
+        except _BadRequest:
+            return binance.ticker_weight(1)
+    return binance.ticker_weight(None)
+
+
+def _names(value: str) -> list[str]:
+    """The symbol names of a ``symbols`` parameter, a JSON array of strings."""
+    try:
+        names = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        names = None
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise _BadRequest(-1100, "Illegal characters found in parameter 'symbols'.")
+    return names
 
 
 class _BadRequest(Exception):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import orjson
 import pytest
@@ -190,3 +191,60 @@ async def test_every_symbol_status_is_read_and_an_unknown_one_is_said(caplog: py
     assert statuses["币安人生USDT"] == "PRE_TRADING"
     assert trading == ["BTCUSDT"]
     assert [r.getMessage() for r in caplog.records].count("unknown symbol status in exchangeInfo") == 2
+
+
+def ticker(api: RestApi, query: dict[str, str]) -> tuple[int, str, Any]:
+    """Status, ``X-MBX-USED-WEIGHT-1M`` and JSON body of one ticker/24hr answer."""
+    status, headers, body = api.answer(binance.TICKER_24H_PATH, query)
+    return status, headers[binance.USED_WEIGHT_HEADER], orjson.loads(body)
+
+
+def test_ticker_24hr_of_one_some_or_every_symbol_with_its_weights_and_no_lag() -> None:
+    exchange = FakeBinance(["BTCUSDT", "ETHUSDT", "SOLUSDT"], first_id=500)
+    exchange.prepare(Scenario(count=4, rate=1_000, symbols=("BTCUSDT", "ETHUSDT")))  # ids 500 and 501 each
+    api = RestApi(exchange.ledger)
+    api.lag_s = 3_600.0  # the trade endpoints lag; the ticker ("Data Source: Memory") does not
+    btc = exchange.ledger.markets["BTCUSDT"]
+    trades = [btc.trade(500), btc.trade(501)]
+    status, used, one = ticker(api, {"symbol": "BTCUSDT"})
+    assert (status, used) == (200, "2")
+    assert {k: one[k] for k in ("symbol", "firstId", "lastId", "count", "lastPrice", "lastQty")} == {
+        "symbol": "BTCUSDT", "firstId": 500, "lastId": 501, "count": 2, "lastPrice": trades[1].price,
+        "lastQty": trades[1].qty,
+    }  # fmt: skip
+    assert one["openPrice"] == trades[0].price
+    assert one["highPrice"] == max(t.price for t in trades) and one["lowPrice"] == min(t.price for t in trades)
+    assert one["volume"] == f"{sum(float(t.qty) for t in trades):.8f}"
+    assert one["closeTime"] - one["openTime"] == 86_400_000
+    assert set(one) >= {"priceChange", "priceChangePercent", "weightedAvgPrice", "prevClosePrice", "quoteVolume"}
+    status, used, some = ticker(api, {"symbols": '["BTCUSDT","SOLUSDT"]'})
+    assert (status, used) == (200, "4")
+    assert [(t["symbol"], t["firstId"], t["lastId"], t["count"]) for t in some] == [
+        ("BTCUSDT", 500, 501, 2), ("SOLUSDT", -1, -1, 0),
+    ], "no trade in 24 h: -1"  # fmt: skip
+    status, used, every = ticker(api, {})
+    assert (status, used) == (200, "84") and [t["symbol"] for t in every] == ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
+    assert api.answer(binance.AGG_TRADES_PATH, {"symbol": "BTCUSDT"})[2] == b"[]", "REST's trade pages lag"
+    errors = [
+        ticker(api, q)[2]["code"]
+        for q in ({"symbols": '["BTCUSDT","NOPE"]'}, {"symbol": "BTCUSDT", "symbols": '["BTCUSDT"]'}, {"symbols": "x"})
+    ]
+    assert errors == [-1121, -1128, -1100]
+
+
+def test_ticker_24hr_weight_follows_the_number_of_symbols_asked() -> None:
+    symbols = [f"S{i:04d}USDT" for i in range(101)]
+    api = RestApi(FakeBinance(symbols).ledger)
+    used = [int(ticker(api, {"symbols": orjson.dumps(symbols[:n]).decode()})[1]) for n in (1, 20, 21, 100, 101)]
+    assert [b - a for a, b in zip([0, *used], used, strict=False)] == [2, 2, 40, 40, 80]
+    assert [binance.ticker_weight(n) for n in (1, 20, 21, 100, 101, None)] == [2, 2, 40, 40, 80, 80]
+
+
+async def test_the_collector_reads_every_symbol_s_newest_id_from_one_ticker_request() -> None:
+    async with FakeBinance(["BTCUSDT", "ETHUSDT", "SOLUSDT"], first_id=500) as exchange:
+        exchange.prepare(Scenario(count=5, rate=1_000, symbols=("BTCUSDT", "ETHUSDT")))
+        rest = BinanceRest(exchange.rest_url)
+        latest = await rest.latest_ids()
+        rest.close()
+    assert latest == {"BTCUSDT": 501, "ETHUSDT": 502}, "a symbol without a trade in 24 h is left out"
+    assert exchange.rest.weight_spent == 80
