@@ -198,34 +198,29 @@ class RestApi:
         return self._historical_trades({k: v for k, v in query.items() if k != "fromId"})
 
     def _agg_trades(self, query: dict[str, str]) -> Any:
-        """Consecutive trades with the same time, side and price merged, as Binance aggregates taker orders."""
+        """Consecutive trades with the same time, side and price merged, as Binance aggregates taker orders:
+        from aggregate ``fromId`` (inclusive), else from ``startTime``, else the most recent ``limit``; up to
+        ``endTime``. startTime and endTime together must be less than an hour apart."""
         market = self._market(query)
         limit = _limit(query, default=500)
         end = self._visible_end(market)
+        start_time, end_time = _int(query, "startTime", default=-1), _int(query, "endTime", default=2**62)
+        if "startTime" in query and "endTime" in query and end_time - start_time >= 3_600_000:
+            raise _BadRequest(-1127, "More than 1 hours between startTime and endTime.")
         if "fromId" in query:
             # the fake's aggregate ids are the first trade id of each aggregate
             first = max(market.first_id, _int(query, "fromId", default=0))
         elif "startTime" in query:
-            first = market.first_id + bisect.bisect_left(market.times, _int(query, "startTime", default=0))
+            first = market.first_id + bisect.bisect_left(market.times, start_time)
         else:
-            first = max(market.first_id, end - limit)
-        end_time = _int(query, "endTime", default=2**62)
+            first = _recent_start(market, end, limit)
         aggregates: list[dict[str, Any]] = []
         trade_id = first
-        while trade_id < end and len(aggregates) < limit:
-            head = market.trade(trade_id)
-            if head.time_ms > end_time:
-                break
+        while trade_id < end and len(aggregates) < limit and market.times[trade_id - market.first_id] <= end_time:
             last = trade_id
-            while last + 1 < end:
-                following = market.trade(last + 1)
-                if (following.time_ms, following.price, following.buyer_maker) != (
-                    head.time_ms,
-                    head.price,
-                    head.buyer_maker,
-                ):
-                    break
+            while last + 1 < end and _same_order(market, last, last + 1):
                 last += 1
+            head = market.trade(trade_id)
             qty = sum(float(market.trade(i).qty) for i in range(trade_id, last + 1))
             aggregates.append(
                 {"a": trade_id, "p": head.price, "q": f"{qty:.8f}", "f": trade_id, "l": last, "T": head.time_ms,
@@ -233,6 +228,28 @@ class RestApi:
             )  # fmt: skip
             trade_id = last + 1
         return aggregates
+
+
+def _same_order(market: Market, before: int, trade_id: int) -> bool:
+    """True when trade ``trade_id`` joins the aggregate of the one before it (same time, price and side)."""
+    i, j = before - market.first_id, trade_id - market.first_id
+    return (market.times[i], market.prices[i], market.makers[i]) == (
+        market.times[j],
+        market.prices[j],
+        market.makers[j],
+    )
+
+
+def _recent_start(market: Market, end: int, limit: int) -> int:
+    """The first trade id of the ``limit``-th aggregate back from ``end`` (the newest ``limit`` aggregates)."""
+    start = end
+    for _ in range(limit):
+        if start <= market.first_id:
+            break
+        start -= 1
+        while start > market.first_id and _same_order(market, start - 1, start):
+            start -= 1
+    return start
 
 
 DAY_MS = 86_400_000

@@ -248,3 +248,24 @@ async def test_the_collector_reads_every_symbol_s_newest_id_from_one_ticker_requ
         rest.close()
     assert latest == {"BTCUSDT": 501, "ETHUSDT": 502}, "a symbol without a trade in 24 h is left out"
     assert exchange.rest.weight_spent == 80
+
+
+def test_agg_trades_without_from_id_or_times_answer_the_newest_aggregates() -> None:
+    exchange = FakeBinance(["BTCUSDT"], first_id=1)
+    exchange.ledger.markets["BTCUSDT"].step_cents = 0  # one price: same-side runs within a millisecond aggregate
+    exchange.prepare(Scenario(count=3_000, rate=1_000_000))
+    api = RestApi(exchange.ledger)
+
+    def aggregates(**query: str) -> Any:
+        return orjson.loads(api.answer(binance.AGG_TRADES_PATH, {"symbol": "BTCUSDT", **query})[2])
+
+    every: list[dict[str, Any]] = []
+    while not every or every[-1]["l"] < 3_000:
+        every += aggregates(fromId=str(every[-1]["l"] + 1 if every else 1))  # the fake: aggregate id = first id
+    assert [i for a in every for i in range(a["f"], a["l"] + 1)] == list(range(1, 3_001))
+    assert any(a["l"] > a["f"] for a in every)
+    assert aggregates(limit="7") == every[-7:]
+    assert aggregates() == every[-500:], "500 by default"
+    start = exchange.ledger.markets["BTCUSDT"].times[0]
+    too_long = {"startTime": str(start), "endTime": str(start + 3_600_000)}
+    assert orjson.loads(api.answer(binance.AGG_TRADES_PATH, {"symbol": "BTCUSDT", **too_long})[2])["code"] == -1127
