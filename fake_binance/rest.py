@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import math
 import operator
 import time
 from dataclasses import dataclass
@@ -22,21 +23,38 @@ SYMBOL_FILTERS = [
 LOCAL_CLIENT = "127.0.0.1"
 
 
+BAN_FIRST_S = 120
+BAN_LONGEST_S = 3 * 86_400
+"""An IP that ignores a 429 is banned (418) for 2 minutes, twice as long at each ban again, up to 3 days."""
+
+
 @dataclass
 class IpWeight:
-    """One client IP's request weight in the current minute, and until when it is banned (418)."""
+    """One client IP's request weight in the current minute, until when a request earns a ban (a 429's
+    ``Retry-After``), and its bans (418)."""
 
     minute: int = 0
     used: int = 0
     blocked_until: float = 0.0
+    banned_until: float = 0.0
+    bans: int = 0
+
+    def ban(self, now: float) -> int:
+        """Seconds left of the IP's ban, which a request during a 429's ``Retry-After`` starts (or 0)."""
+        if now < self.blocked_until and now >= self.banned_until:
+            self.bans += 1
+            self.banned_until = now + min(BAN_LONGEST_S, BAN_FIRST_S * 2 ** (self.bans - 1))
+        return math.ceil(self.banned_until - now) if now < self.banned_until else 0
 
 
 class RestApi:
     """exchangeInfo, historicalTrades, trades and aggTrades from the ledger, with Binance's weight rules.
 
     ``weight_limit`` per minute and per client IP (6,000 as on Binance), counted across every connection of that
-    IP, as ``X-MBX-USED-WEIGHT-1M`` reports it; over it, 429 with ``Retry-After``; a request from that IP during
-    the Retry-After period earns a 418. ``force_429(n)`` makes the next ``n`` requests answer 429 (for tests).
+    IP, as ``X-MBX-USED-WEIGHT-1M`` reports it; over it, 429 with ``Retry-After`` (the seconds to the next
+    minute); a request from that IP during the Retry-After period earns a 418 ban (2 minutes, doubling with
+    each ban, up to 3 days: every request is answered 418 meanwhile). ``force_429(n)`` makes the next ``n``
+    requests answer 429 (for tests).
     With ``data_api`` it plays ``data-api.binance.vision``: no historicalTrades (404).
 
     Faults of Binance's front end and database: ``html_errors(every)`` answers every Nth request with an
@@ -99,8 +117,10 @@ class RestApi:
 
     def _answer(self, path: str, query: dict[str, str], ip: IpWeight) -> Answer:
         now = time.time()
-        if now < ip.blocked_until:
-            return 418, {binance.RETRY_AFTER_HEADER: "120"}, _error(-1003, "IP banned for ignoring 429.")
+        banned_s = ip.ban(now)
+        if banned_s:
+            until_ms = int(ip.banned_until * 1000)
+            return 418, {binance.RETRY_AFTER_HEADER: str(banned_s)}, _error(-1003, f"IP banned until {until_ms}.")
         if self.restricted:
             return 451, {}, _error(0, "Service unavailable from a restricted location according to 'b. Eligibility'.")
         page = self._html_page(now)
@@ -112,9 +132,11 @@ class RestApi:
         ip.used += weight
         self.weight_spent += weight
         if self._forced_429 > 0 or ip.used > self.weight_limit:
+            # over the limit, the wait is until the next minute; forced 429s say retry_after_s
+            retry_s = self.retry_after_s if self._forced_429 else math.ceil(60 - now % 60)
             self._forced_429 = max(0, self._forced_429 - 1)
-            ip.blocked_until = now + self.retry_after_s - 0.05 if self._forced_429 == 0 else 0.0
-            return 429, {binance.RETRY_AFTER_HEADER: str(self.retry_after_s)}, _error(-1003, "Too many requests.")
+            ip.blocked_until = now + retry_s - 0.05 if self._forced_429 == 0 else 0.0
+            return 429, {binance.RETRY_AFTER_HEADER: str(retry_s)}, _error(-1003, "Too many requests.")
         handlers = {
             binance.EXCHANGE_INFO_PATH: self._exchange_info,
             binance.HISTORICAL_TRADES_PATH: self._historical_trades,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
 from typing import Any
 
 import orjson
@@ -269,3 +270,23 @@ def test_agg_trades_without_from_id_or_times_answer_the_newest_aggregates() -> N
     start = exchange.ledger.markets["BTCUSDT"].times[0]
     too_long = {"startTime": str(start), "endTime": str(start + 3_600_000)}
     assert orjson.loads(api.answer(binance.AGG_TRADES_PATH, {"symbol": "BTCUSDT", **too_long})[2])["code"] == -1127
+
+
+def test_a_429_waits_for_the_next_minute_and_ignoring_it_bans_for_2_minutes_then_4(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = [1_000_050.0]  # 30 s before a minute ends
+    monkeypatch.setattr("fake_binance.rest.time", SimpleNamespace(time=lambda: clock[0]))
+    api = RestApi(FakeBinance(["BTCUSDT"]).ledger, weight_limit=50)
+    path, query = binance.HISTORICAL_TRADES_PATH, {"symbol": "BTCUSDT"}
+
+    def ask(after_s: float) -> tuple[int, str | None]:
+        clock[0] += after_s
+        status, headers, _ = api.answer(path, query)
+        return status, headers.get(binance.RETRY_AFTER_HEADER)
+
+    assert [ask(0), ask(0), ask(0)] == [(200, None), (200, None), (429, "30")]
+    assert ask(10) == (418, "120"), "asked again within the 429's Retry-After: banned"
+    assert ask(60) == (418, "60"), "still banned once the 429's wait is over"
+    assert ask(60)[0] == 200, "the ban is over, and so is the minute"
+    assert [ask(0), ask(0), ask(1)] == [(200, None), (429, "20"), (418, "240")], "a second ban: twice as long"
