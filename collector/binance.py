@@ -34,6 +34,11 @@ SERVER_PING_INTERVAL_S: Final = 20.0
 PONG_TIMEOUT_S: Final = 60.0
 CONNECTION_LIFETIME_S: Final = 24 * 3600.0
 
+SBE_WS_BASE_URL: Final = "wss://stream-sbe.binance.com:9443"
+"""SBE market-data streams (not used by pricecap): the same paths, binary ``TradesStreamEvent`` frames, and an
+Ed25519 API key in ``X-MBX-APIKEY`` needed to connect."""
+API_KEY_HEADER: Final = "X-MBX-APIKEY"
+
 # Trade payload of <symbol>@trade (the fields "b"/"a" were removed on 2024-06-18 and are not required).
 EVENT_TRADE: Final = "trade"
 EVENT_AGG_TRADE: Final = "aggTrade"
@@ -76,6 +81,9 @@ STATUS_TRADING: Final = "TRADING"
 SYMBOL_STATUSES: Final = frozenset({STATUS_TRADING, "END_OF_DAY", "HALT", "BREAK", "CANCEL_ONLY"})
 """exchangeInfo symbol statuses; only TRADING symbols make trades for the public (CANCEL_ONLY: orders can only
 be cancelled)."""
+TIME_UNIT_HEADER: Final = "X-MBX-TIME-UNIT"
+TIME_UNIT_MICROSECOND: Final = "MICROSECOND"
+"""``X-MBX-TIME-UNIT: MICROSECOND`` (REST) or ``timeUnit=MICROSECOND`` (stream URLs): times in microseconds."""
 MAX_TRADES_PER_REQUEST: Final = 1000
 REQUEST_WEIGHT_PER_MINUTE: Final = 6000
 USED_WEIGHT_HEADER: Final = "X-MBX-USED-WEIGHT-1M"

@@ -106,16 +106,17 @@ class RestApi:
         """Answer every request with an HTML error page of ``status`` for ``seconds`` from now."""
         self._html_until, self._html_statuses = time.time() + seconds, (status,)
 
-    def answer(self, path: str, query: dict[str, str], client: str = LOCAL_CLIENT) -> Answer:
-        """The HTTP answer to ``GET path?query`` from the IP ``client``."""
+    def answer(self, path: str, query: dict[str, str], client: str = LOCAL_CLIENT, micro: bool = False) -> Answer:
+        """The HTTP answer to ``GET path?query`` from the IP ``client`` (times in microseconds with ``micro``,
+        as ``X-MBX-TIME-UNIT: MICROSECOND`` asks)."""
         self.requests.append(path)
         ip = self.ips.setdefault(client, IpWeight())
-        status, headers, body = self._answer(path, query, ip)
+        status, headers, body = self._answer(path, query, ip, 1000 if micro else 1)
         self.status_counts[status] = self.status_counts.get(status, 0) + 1
         headers[binance.USED_WEIGHT_HEADER] = str(ip.used)
         return status, headers, body
 
-    def _answer(self, path: str, query: dict[str, str], ip: IpWeight) -> Answer:
+    def _answer(self, path: str, query: dict[str, str], ip: IpWeight, unit: int) -> Answer:
         now = time.time()
         banned_s = ip.ban(now)
         if banned_s:
@@ -148,7 +149,7 @@ class RestApi:
         if handler is None or (self.data_api and path in binance.DATA_API_PATHS_MISSING):
             return 404, {}, _error(-1, "Not found.")
         try:
-            return 200, {}, orjson.dumps(handler(query))
+            return 200, {}, orjson.dumps(_in_unit(handler(query), unit))
         except _BadRequest as e:
             return 400, {}, _error(e.code, str(e))
 
@@ -275,6 +276,18 @@ def _recent_start(market: Market, end: int, limit: int) -> int:
 
 
 DAY_MS = 86_400_000
+TIME_FIELDS = frozenset({"time", "T", "openTime", "closeTime", "serverTime"})
+
+
+def _in_unit(body: Any, unit: int) -> Any:
+    """An answer's times (ms) multiplied by ``unit`` (1000: microseconds)."""
+    if unit == 1:
+        return body
+    if isinstance(body, list):
+        return [_in_unit(row, unit) for row in body]
+    if isinstance(body, dict):
+        return {k: v * unit if k in TIME_FIELDS else _in_unit(v, unit) for k, v in body.items()}
+    return body
 
 
 def _ticker(market: Market) -> dict[str, Any]:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import struct
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
 import orjson
 import pytest
+import urllib3
 from websockets.asyncio.client import connect
 
 from collector import binance
@@ -290,3 +293,101 @@ def test_a_429_waits_for_the_next_minute_and_ignoring_it_bans_for_2_minutes_then
     assert ask(60) == (418, "60"), "still banned once the 429's wait is over"
     assert ask(60)[0] == 200, "the ban is over, and so is the minute"
     assert [ask(0), ask(0), ask(1)] == [(200, None), (429, "20"), (418, "240")], "a second ban: twice as long"
+
+
+def decode_trades_event(message: bytes) -> tuple[tuple[int, ...], tuple[int, ...], list[tuple[int, ...]], str]:
+    """A ``TradesStreamEvent`` read by the schema's layout: header, root block, trades, symbol."""
+    header = struct.unpack_from("<HHHH", message, 0)
+    root = struct.unpack_from("<qqbb", message, 8)
+    block, count = struct.unpack_from("<HI", message, 26)
+    trades = [struct.unpack_from("<qqqB", message, 32 + i * block) for i in range(count)]
+    end = 32 + count * block
+    assert end + 1 + message[end] == len(message), "the symbol ends the message"
+    return header, root, trades, message[end + 1 :].decode()
+
+
+async def test_sbe_trade_streams_need_an_api_key_and_carry_binary_trades_events(fake: FakeBinance) -> None:
+    with pytest.raises(Exception, match=r"HTTP 401"):
+        await connect(f"{fake.sbe_url}/ws/btcusdt@trade")
+    key = {binance.API_KEY_HEADER: "an-ed25519-api-key"}
+    combined_url = f"{fake.sbe_url}/stream?streams=btcusdt@trade/ethusdt@trade"
+    async with (
+        connect(f"{fake.sbe_url}/ws/btcusdt@trade", additional_headers=key) as raw,
+        connect(combined_url, additional_headers=key, max_queue=None) as combined,
+    ):
+        while len(fake.live()) < 2:
+            await asyncio.sleep(0.01)
+        await fake.play(Scenario(count=60, rate=100_000, burst_every=20, burst_size=8))
+        events: list[bytes] = []
+        while sum(len(decode_trades_event(e)[2]) for e in events) < len(fake.ledger.ids("BTCUSDT")):
+            events.append(await asyncio.wait_for(raw.recv(), 10))  # type: ignore[arg-type]
+        await combined.send(orjson.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 5}).decode())
+        received = [await asyncio.wait_for(combined.recv(), 10)]
+        while not isinstance(received[-1], str):  # the answer comes after the events sent before it
+            received.append(await asyncio.wait_for(combined.recv(), 10))
+        fake.server_shutdown(close_after_s=0.5)
+        notices = [await asyncio.wait_for(ws.recv(), 10) for ws in (raw, combined)]
+    market = fake.ledger.markets["BTCUSDT"]
+    decoded = [decode_trades_event(e) for e in events]
+    assert {header for header, _, _, _ in decoded} == {(18, 10_000, 1, 0)}, "TradesStreamEvent of schema 1:0"
+    assert {symbol for _, _, _, symbol in decoded} == {"BTCUSDT"}
+    trades = [(trade, root) for _, root, group, _ in decoded for trade in group]
+    assert [t[0] for t, _ in trades] == fake.ledger.ids("BTCUSDT")
+    for (trade_id, price, qty, maker), (event_us, transact_us, price_exponent, qty_exponent) in trades:
+        made = market.trade(trade_id)
+        assert (transact_us, event_us // 1_000_000) == (made.time_ms * 1000, made.time_ms // 1000), "microseconds"
+        assert Decimal(made.price) == Decimal(price).scaleb(price_exponent), "an int64 mantissa and an exponent"
+        assert Decimal(made.qty) == Decimal(qty).scaleb(qty_exponent)
+        assert bool(maker) == made.buyer_maker
+    assert any(len(group) > 1 for _, _, group, _ in decoded), "the trades of one time come as one group"
+    both = [decode_trades_event(r)[3] for r in received[:-1]]  # type: ignore[arg-type]
+    assert set(both) == {"BTCUSDT", "ETHUSDT"}, "a combined SBE stream: binary events, no envelope"
+    assert orjson.loads(received[-1]) == {"result": ["btcusdt@trade", "ethusdt@trade"], "id": 5}, "text frames"
+    assert [type(n) for n in notices] == [str, str]
+    assert orjson.loads(notices[0])["e"] == "serverShutdown", "bare on a raw stream"
+    assert orjson.loads(notices[1])["stream"] == "!serverShutdown", "wrapped on a combined stream"
+
+
+async def test_raw_streams_and_microsecond_times_on_json_streams(fake: FakeBinance) -> None:
+    async with (
+        connect(f"{fake.ws_url}/ws/btcusdt@trade") as raw,
+        connect(f"{fake.ws_url}/ws/btcusdt@trade?timeUnit=MICROSECOND") as raw_micro,
+        connect(f"{fake.ws_url}/stream?streams=btcusdt@trade&timeUnit=microsecond") as micro,
+    ):
+        while len(fake.live()) < 3:
+            await asyncio.sleep(0.01)
+        await fake.play(Scenario(count=2, rate=1_000, symbols=("BTCUSDT",)))
+        bare, bare_micro, wrapped = [
+            [orjson.loads(await ws.recv()) for _ in range(2)] for ws in (raw, raw_micro, micro)
+        ]
+    trades = [fake.ledger.markets["BTCUSDT"].trade(i) for i in fake.ledger.ids("BTCUSDT")]
+    assert [(m["t"], m["T"]) for m in bare] == [(t.id, t.time_ms) for t in trades]
+    assert [(m["t"], m["T"]) for m in bare_micro] == [(t.id, t.time_ms * 1000) for t in trades]
+    assert [m["data"] for m in wrapped] == bare_micro and {m["stream"] for m in wrapped} == {"btcusdt@trade"}
+    assert [m["E"] // 1000 for m in bare_micro] == [m["E"] for m in bare]
+
+
+async def test_rest_times_in_microseconds_on_request(fake: FakeBinance) -> None:
+    await fake.play(Scenario(count=2, rate=1_000, symbols=("BTCUSDT",)))
+    url = f"{fake.rest_url}{binance.AGG_TRADES_PATH}?symbol=BTCUSDT"
+    answers = [
+        orjson.loads((await asyncio.to_thread(urllib3.request, "GET", url, headers=headers)).data)
+        for headers in ({}, {binance.TIME_UNIT_HEADER: "MICROSECOND"})
+    ]
+    assert (
+        [a["T"] * 1000 for a in answers[0]]
+        == [a["T"] for a in answers[1]]
+        == [t * 1000 for t in fake.ledger.markets["BTCUSDT"].times]
+    )
+
+
+async def test_a_connection_ends_at_its_lifetime_and_attempts_are_limited_per_ip() -> None:
+    async with FakeBinance(["BTCUSDT"], lifetime_s=0.5) as exchange:
+        exchange.attempt_limit = 2
+        async with connect(f"{exchange.ws_url}/ws/btcusdt@trade") as ws:
+            await asyncio.wait_for(ws.wait_closed(), 10)
+        assert (ws.close_code, ws.close_reason) == (1000, "connection lifetime")
+        async with connect(f"{exchange.ws_url}/ws/btcusdt@trade"):
+            pass
+        with pytest.raises(Exception, match=r"HTTP 429"):
+            await connect(f"{exchange.ws_url}/ws/btcusdt@trade")

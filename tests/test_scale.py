@@ -187,7 +187,7 @@ async def test_a_hole_at_the_end_of_one_quiet_stream_among_1600_is_shown_in_heal
         await fake.play(Scenario(count=6, rate=100, symbols=(quiet,), skip={quiet: [(5, 7)]}))
         steady = asyncio.create_task(fake.play(Scenario(count=200 * 900, rate=200, symbols=busy)))
         shown = await health_when(collector, lambda h: h["ids_missing"], timeout_s=300)
-        missing = {s: state.missing for s, state in collector.pipeline.states.items() if state.missing}
+        missing = {s: [r[:] for r in state.missing] for s, state in collector.pipeline.states.items() if state.missing}
         before = await stored_when(settings, lambda s: s.get(quiet) == [1, 2, 3, 4], timeout_s=120)
         still = collector.health()[1]
         fake.rest.lag_s = 0.0  # REST serves the missing trades from now on
