@@ -48,7 +48,8 @@ class IpWeight:
 
 
 class RestApi:
-    """exchangeInfo, historicalTrades, trades and aggTrades from the ledger, with Binance's weight rules.
+    """exchangeInfo, historicalTrades, trades, aggTrades and ticker/24hr from the ledger, with Binance's weight
+    rules; times in microseconds on request (``X-MBX-TIME-UNIT: MICROSECOND``).
 
     ``weight_limit`` per minute and per client IP (6,000 as on Binance), counted across every connection of that
     IP, as ``X-MBX-USED-WEIGHT-1M`` reports it; over it, 429 with ``Retry-After`` (the seconds to the next
@@ -61,7 +62,7 @@ class RestApi:
     HTML error page (403 and 502 in turn by default), ``html_stretch(seconds)`` answers every request with
     one for a while, ``latency_s`` delays every answer, and ``lag_s`` hides the trades made in the last
     ``lag_s`` seconds (by trade time) from every trades endpoint, as the slow "Data Source: Database" lags
-    the stream.
+    the stream (ticker/24hr, "Data Source: Memory", does not lag).
     """
 
     def __init__(

@@ -1,15 +1,21 @@
-"""The fake exchange's server: WebSocket trade streams and REST market data on one loopback port.
+"""The fake exchange's server: WebSocket trade streams and REST market data on one loopback port, and the SBE
+streams on another.
 
-Streams: ``/stream?streams=a@trade/b@aggTrade``, the combined envelope (the collector and cryptofeed use no
-other, and raw ``/ws/`` streams are not served), carrying ``<symbol>@trade`` and, when the scenario asks for
-it, ``<symbol>@aggTrade``; server pings every ``ping_interval_s`` and a disconnect when pongs stop
-(websockets' keepalive); live SUBSCRIBE/UNSUBSCRIBE/LIST_SUBSCRIPTIONS with Binance's error codes; at most
-5 incoming messages per second. Trades go out as pre-built WebSocket frames written straight to the
-transport, many per write, so the fake can push 100,000+ trades/s without eating the cores a benchmark
-measures.
+Streams: combined (``/stream?streams=a@trade/b@aggTrade``, each event in a ``{"stream","data"}`` envelope)
+and raw (``/ws/<stream>``, bare events), with times in microseconds when the URL says
+``timeUnit=MICROSECOND``, carrying ``<symbol>@trade`` and, when the scenario asks for it,
+``<symbol>@aggTrade``; server pings every ``ping_interval_s`` and a disconnect when pongs stop (websockets'
+keepalive); live SUBSCRIBE/UNSUBSCRIBE/LIST_SUBSCRIPTIONS with Binance's error codes; at most 5 incoming
+messages per second, 1,024 streams and a URL of 8,000 characters per connection, 300 connection attempts
+per IP in 5 minutes, a close at the connection's 24-hour lifetime. The SBE streams (``sbe_url``) take the
+same paths, need an ``X-MBX-APIKEY`` header, and send ``<symbol>@trade`` as binary ``TradesStreamEvent``
+frames (:mod:`fake_binance.sbe`); control answers and ``serverShutdown`` stay text frames. Trades go out
+as pre-built WebSocket frames written straight to the transport, many per write, so the fake can push
+100,000+ trades/s without eating the cores a benchmark measures (frames of the raw, microsecond and SBE
+formats are only made while a client of that format is connected).
 
-REST (see :mod:`fake_binance.rest`): exchangeInfo, historicalTrades, trades and aggTrades, with weights,
-``X-MBX-USED-WEIGHT-1M``, 429 + ``Retry-After`` and 418 for a client that ignores them.
+REST (see :mod:`fake_binance.rest`): exchangeInfo, historicalTrades, trades, aggTrades and ticker/24hr, with
+weights, ``X-MBX-USED-WEIGHT-1M``, 429 + ``Retry-After`` and 418 for a client that ignores them.
 """
 
 from __future__ import annotations
