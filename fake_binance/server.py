@@ -287,13 +287,14 @@ class FakeBinance:
         per_tick = max(1, round(scenario.rate * 0.005))
         made = burst_left = burst_ms = 0
         open_aggregates: dict[str, list[Trade]] = {}
+        among = frozenset(scenario.symbols)
         while made < scenario.count:
             wires = {sub.wire for sub in self.subscribers} - {COMBINED, SBE}  # combined frames are always made
             outgoing: Frames = {COMBINED: {}, **{wire: {} for wire in wires}}
             combined = outgoing[COMBINED]
             sbe_trades: dict[str, list[Trade]] | None = {} if any(sub.sbe for sub in self.subscribers) else None
             now_ms = int(time.time() * 1000)
-            markets = self.ledger.trading(scenario.symbols)  # markets are listed and halted while trading goes on
+            markets = self.ledger.trading(among)  # markets are listed and halted while trading goes on
             for _ in range(min(per_tick, scenario.count - made)):
                 made += 1
                 if scenario.burst_every and made % scenario.burst_every == 0:

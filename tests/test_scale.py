@@ -171,6 +171,7 @@ async def test_a_data_source_without_historical_trades_repairs_from_aggregates_a
     assert fake.rest.requests.count(binance.RECENT_TRADES_PATH) >= 1, "aggregates of several trades were read"
 
 
+@pytest.mark.timeout(900)  # about 20 s; up to a minute of sweeps and the limits below on a slow, shared machine
 async def test_a_hole_at_the_end_of_one_quiet_stream_among_1600_is_shown_in_health_and_repaired(
     settings: InfluxSettings,
 ) -> None:
