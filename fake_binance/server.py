@@ -36,7 +36,7 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 
 from collector import binance
-from fake_binance import sbe
+from fake_binance import archive, sbe
 from fake_binance.ledger import Ledger, Trade
 from fake_binance.rest import RestApi
 from fake_binance.scenario import MALFORMED_FRAMES, Scenario
@@ -49,6 +49,8 @@ STREAM_SUFFIXES = (binance.TRADE_STREAM_SUFFIX, binance.AGG_TRADE_STREAM_SUFFIX)
 COMBINED, RAW, SBE, MICRO = "combined", "raw", "sbe", "/us"
 """Wire formats: JSON on a combined stream (in an envelope) or a raw one (bare), with times in microseconds
 (``timeUnit=MICROSECOND``: ``+ MICRO``), or SBE binary frames (any path)."""
+DATA_PATH = "/data/spot/"
+"""Bulk trade archives, as ``data.binance.vision`` serves them (:mod:`fake_binance.archive`)."""
 TEXT, BINARY = 0x81, 0x82
 """The first byte of a final text or binary WebSocket frame."""
 
@@ -193,6 +195,11 @@ class FakeBinance:
     def ws_url(self) -> str:
         """The WebSocket base URL, like ``wss://stream.binance.com:9443``."""
         return f"ws://127.0.0.1:{self._port}"
+
+    @property
+    def data_url(self) -> str:
+        """The bulk archives' base URL, like ``https://data.binance.vision``."""
+        return self.rest_url
 
     @property
     def sbe_url(self) -> str:
@@ -409,6 +416,13 @@ class FakeBinance:
             response.headers["Content-Type"] = headers.pop("Content-Type", "application/json")
             for name, value in headers.items():
                 response.headers[name] = value
+            del response.headers["Content-Length"]
+            response.headers["Content-Length"] = str(len(body))
+            return response
+        if url.path.startswith(DATA_PATH):
+            status, body = archive.answer(self.ledger.markets, urllib.parse.unquote(url.path))
+            response = connection.respond(status, "")
+            response.body = body
             del response.headers["Content-Length"]
             response.headers["Content-Length"] = str(len(body))
             return response

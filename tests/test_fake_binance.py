@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import struct
+import zipfile
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -15,8 +19,10 @@ import urllib3
 from websockets.asyncio.client import connect
 
 from collector import binance
+from collector.archive import verify_checksum
 from collector.rest import BinanceRest, WeightBudget
 from fake_binance import FakeBinance, Scenario
+from fake_binance.archive import MICROSECONDS_FROM_MS
 from fake_binance.rest import RestApi
 
 
@@ -391,3 +397,45 @@ async def test_a_connection_ends_at_its_lifetime_and_attempts_are_limited_per_ip
             pass
         with pytest.raises(Exception, match=r"HTTP 429"):
             await connect(f"{exchange.ws_url}/ws/btcusdt@trade")
+
+
+async def test_daily_and_monthly_trade_archives_of_the_ledger_in_either_time_unit(tmp_path: Path) -> None:
+    new_year = MICROSECONDS_FROM_MS  # 2025-01-01: archive times in microseconds from then on
+    times = [new_year - 86_400_000 + 5, new_year - 1, new_year, new_year + 7]
+    async with FakeBinance(["BTCUSDT"], first_id=10) as exchange:
+        market = exchange.ledger.markets["BTCUSDT"]
+        made = [market.make(t) for t in times]
+        folder = f"{exchange.data_url}/data/spot"
+        files = {
+            "BTCUSDT-trades-2024-12-31.zip": f"{folder}/daily/trades/BTCUSDT/BTCUSDT-trades-2024-12-31.zip",
+            "BTCUSDT-trades-2025-01-01.zip": f"{folder}/daily/trades/BTCUSDT/BTCUSDT-trades-2025-01-01.zip",
+            "BTCUSDT-trades-2024-12.zip": f"{folder}/monthly/trades/BTCUSDT/BTCUSDT-trades-2024-12.zip",
+        }
+        for name, url in files.items():
+            for suffix in ("", ".CHECKSUM"):
+                answer = await asyncio.to_thread(urllib3.request, "GET", url + suffix)
+                assert answer.status == 200
+                (tmp_path / (name + suffix)).write_bytes(answer.data)
+        missing = [
+            (await asyncio.to_thread(urllib3.request, "GET", f"{folder}/{path}")).status
+            for path in (
+                "daily/trades/BTCUSDT/BTCUSDT-trades-2025-01-02.zip",  # no trade that day
+                "daily/trades/ETHUSDT/ETHUSDT-trades-2025-01-01.zip",  # no such symbol
+                "monthly/trades/BTCUSDT/BTCUSDT-trades-2024-12-31.zip",  # a day under monthly
+            )
+        ]
+    assert missing == [404, 404, 404]
+    rows = {}
+    for name in files:
+        assert verify_checksum(tmp_path / name), "the CHECKSUM is the archive's SHA-256"
+        with zipfile.ZipFile(tmp_path / name) as z:
+            (member,) = z.namelist()
+            assert member == name.replace(".zip", ".csv")
+            rows[name] = list(csv.reader(io.StringIO(z.read(member).decode())))
+    expected = [
+        [str(t.id), t.price, t.qty, f"{float(t.price) * float(t.qty):.8f}", str(when), str(t.buyer_maker), "True"]
+        for t, when in zip(made, [times[0], times[1], times[2] * 1000, times[3] * 1000], strict=True)
+    ]
+    assert rows["BTCUSDT-trades-2024-12-31.zip"] == expected[:2], "milliseconds up to 2024"
+    assert rows["BTCUSDT-trades-2025-01-01.zip"] == expected[2:], "microseconds from 2025"
+    assert rows["BTCUSDT-trades-2024-12.zip"] == expected[:2]
