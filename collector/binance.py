@@ -34,10 +34,9 @@ SERVER_PING_INTERVAL_S: Final = 20.0
 PONG_TIMEOUT_S: Final = 60.0
 CONNECTION_LIFETIME_S: Final = 24 * 3600.0
 
-SBE_WS_BASE_URL: Final = "wss://stream-sbe.binance.com:9443"
-"""SBE market-data streams (not used by pricecap): the same paths, binary ``TradesStreamEvent`` frames, and an
-Ed25519 API key in ``X-MBX-APIKEY`` needed to connect."""
 API_KEY_HEADER: Final = "X-MBX-APIKEY"
+"""The SBE market-data streams (``wss://stream-sbe.binance.com:9443``, not used by pricecap: the same paths,
+binary ``TradesStreamEvent`` frames) need an Ed25519 API key in this header to connect."""
 
 # Trade payload of <symbol>@trade (the fields "b"/"a" were removed on 2024-06-18 and are not required).
 EVENT_TRADE: Final = "trade"
