@@ -230,10 +230,12 @@ class Watchdog:
         self.sweep.took(latest, now + time.monotonic() - started)
 
     def _judge(self, pipeline: TradePipeline, latest: dict[str, int]) -> None:
-        """Symbols whose stream has not delivered REST's newest id: the ids up to it are missing."""
+        """Symbols whose stream has not delivered REST's newest id: the ids up to it are missing (but for
+        symbols whose connection is down: they catch up when it is back)."""
+        down = {symbol for c in self._connections if c.connected_at is None for symbol in c.symbols}
         for symbol, state in pipeline.states.items():
             last_id = state.last_id
-            if symbol in latest and pipeline.behind(symbol, latest[symbol]):
+            if symbol in latest and symbol not in down and pipeline.behind(symbol, latest[symbol]):
                 self._stats.freshness_catch_ups += 1
                 log.warning(
                     "symbol silent while REST has newer trades: ids missing",

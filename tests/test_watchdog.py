@@ -106,3 +106,20 @@ async def test_an_id_the_stream_delivers_within_the_grace_or_a_paused_stream_is_
         rest.close()
     assert fake.rest.requests == [binance.TICKER_24H_PATH]
     assert stats.ids_missing() == 0 and stats.freshness_catch_ups == 0
+
+
+async def test_a_symbol_whose_connection_is_down_is_left_to_catch_up_when_it_is_back() -> None:
+    async with FakeBinance(["BTCUSDT", "ETHUSDT"], first_id=100) as fake:
+        fake.prepare(Scenario(count=4, rate=1_000))  # ids 100 and 101 of each
+        pipeline = TradePipeline(["BTCUSDT", "ETHUSDT"])
+        for symbol in ("BTCUSDT", "ETHUSDT"):  # the stream delivered 100 of each, not 101
+            pipeline.resume_after(symbol, 100)
+            pipeline.add_backfilled(symbol, [], complete=True)
+        down = SilentConnection(["ETHUSDT"])
+        down.connected_at = None
+        rest, stats = BinanceRest(fake.rest_url), Stats(pipeline.states)
+        watchdog = Watchdog([down], lambda: pipeline, rest, stats, lambda: False)
+        for now in (0.0, SWEEP_GRACE_S, 2 * SWEEP_GRACE_S + 1):
+            await watchdog._sweep(now, paused=False)
+        rest.close()
+    assert {s: state.missing for s, state in pipeline.states.items()} == {"BTCUSDT": [[101, 101]], "ETHUSDT": []}
