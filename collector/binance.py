@@ -34,6 +34,10 @@ SERVER_PING_INTERVAL_S: Final = 20.0
 PONG_TIMEOUT_S: Final = 60.0
 CONNECTION_LIFETIME_S: Final = 24 * 3600.0
 
+API_KEY_HEADER: Final = "X-MBX-APIKEY"
+"""The SBE market-data streams (``wss://stream-sbe.binance.com:9443``, not used by pricecap: the same paths,
+binary ``TradesStreamEvent`` frames) need an Ed25519 API key in this header to connect."""
+
 # Trade payload of <symbol>@trade (the fields "b"/"a" were removed on 2024-06-18 and are not required).
 EVENT_TRADE: Final = "trade"
 EVENT_AGG_TRADE: Final = "aggTrade"
@@ -57,7 +61,9 @@ HISTORICAL_TRADES_PATH: Final = "/api/v3/historicalTrades"
 RECENT_TRADES_PATH: Final = "/api/v3/trades"
 AGG_TRADES_PATH: Final = "/api/v3/aggTrades"
 TICKER_24H_PATH: Final = "/api/v3/ticker/24hr"
-"""Without ``symbol``: every symbol's 24-hour statistics, among them ``lastId`` (-1: no trade in 24 h)."""
+"""24-hour rolling-window statistics of one symbol (``symbol=``), some (``symbols=["A","B"]``) or, without
+either, every symbol; among them ``firstId``, ``lastId`` (-1: no trade in 24 h) and ``count``. "Data Source:
+Memory": it does not lag the stream as the trade endpoints do."""
 WEIGHTS: Final = {
     EXCHANGE_INFO_PATH: 20,
     HISTORICAL_TRADES_PATH: 25,
@@ -65,12 +71,18 @@ WEIGHTS: Final = {
     AGG_TRADES_PATH: 4,
     TICKER_24H_PATH: 80,
 }
+"""Request weights; ticker/24hr's is that of every symbol (see :func:`ticker_weight`)."""
+TICKER_SYMBOLS_WEIGHTS: Final = ((20, 2), (100, 40))
+"""ticker/24hr with ``symbol`` or ``symbols``: weight 2 up to 20 symbols, 40 up to 100, else 80 (as all)."""
 DATA_API_PATHS_MISSING: Final = frozenset({HISTORICAL_TRADES_PATH})
 """What ``data-api.binance.vision`` does not serve (it has aggTrades, trades, ticker, exchangeInfo...)."""
 STATUS_TRADING: Final = "TRADING"
 SYMBOL_STATUSES: Final = frozenset({STATUS_TRADING, "END_OF_DAY", "HALT", "BREAK", "CANCEL_ONLY"})
 """exchangeInfo symbol statuses; only TRADING symbols make trades for the public (CANCEL_ONLY: orders can only
 be cancelled)."""
+TIME_UNIT_HEADER: Final = "X-MBX-TIME-UNIT"
+TIME_UNIT_MICROSECOND: Final = "MICROSECOND"
+"""``X-MBX-TIME-UNIT: MICROSECOND`` (REST) or ``timeUnit=MICROSECOND`` (stream URLs): times in microseconds."""
 MAX_TRADES_PER_REQUEST: Final = 1000
 REQUEST_WEIGHT_PER_MINUTE: Final = 6000
 USED_WEIGHT_HEADER: Final = "X-MBX-USED-WEIGHT-1M"
@@ -85,6 +97,14 @@ HTTP_GONE: Final = 410
 HTTP_RESTRICTED_LOCATION: Final = 451
 HTTP_PAUSE_STATUSES: Final = frozenset({HTTP_TOO_MANY_REQUESTS, HTTP_IP_BANNED, HTTP_WAF_REFUSED})
 """Answers after which no request is sent until ``Retry-After`` (60 s when absent) has passed."""
+
+
+def ticker_weight(symbols: int | None) -> int:
+    """The weight of a ticker/24hr request for ``symbols`` symbols (None: every symbol)."""
+    for most, weight in TICKER_SYMBOLS_WEIGHTS:
+        if symbols is not None and symbols <= most:
+            return weight
+    return WEIGHTS[TICKER_24H_PATH]
 
 
 def trade_stream(symbol: str) -> str:

@@ -179,6 +179,17 @@ class TradePipeline:
             self.gaps.append(Gap(symbol, last_id + 1, state.first_taken - 1))
             state.missing.insert(0, [last_id + 1, state.first_taken - 1])
 
+    def behind(self, symbol: str, latest_id: int) -> bool:
+        """REST's newest id of ``symbol`` is ``latest_id``: the ids after ``last_id`` up to it, which the stream has
+        not delivered, are missing (a gap at the end of a quiet stream; True). Not while catching up, since
+        the repairer reads on to the present then anyway."""
+        state = self._states[symbol]
+        if state.last_id is None or state.catching_up or latest_id <= state.last_id:
+            return False
+        self._gap(state, state.last_id + 1, latest_id)
+        state.last_id = latest_id
+        return True
+
     def catch_up(self, symbols: Iterable[str]) -> None:
         """After a reconnect: trades after each symbol's ``last_id`` may have gone by unseen."""
         for symbol in symbols:
@@ -201,8 +212,7 @@ class TradePipeline:
         last = state.last_id
         if last is not None:
             if trade.t <= last:
-                self.duplicates += 1
-                return False
+                return self._late(state, trade)
             if trade.t != last + 1:
                 self._gap(state, last + 1, trade.t - 1)
         else:
@@ -236,15 +246,29 @@ class TradePipeline:
                 state.last_price = trade.p
             elif not state.take_missing(trade.t):
                 continue
-            first = self._first_ids.get(symbol)
-            if first is None or trade.t < first:
-                self._first_ids[symbol] = trade.t
-            self._append(state, trade)
+            self._append_below(state, trade)
             taken += 1
         if complete:
             state.catching_up = False
         state.repaired += taken
         return taken
+
+    def _late(self, state: SymbolState, trade: TradeEvent) -> bool:
+        """A live trade at or below ``last_id``: taken when it is missing (the stream was slower than REST's
+        newest id said), else a repeat."""
+        if not (state.missing and state.take_missing(trade.t)):
+            self.duplicates += 1
+            return False
+        state.received += 1
+        self._append_below(state, trade)
+        return True
+
+    def _append_below(self, state: SymbolState, trade: TradeEvent) -> None:
+        """Append a trade that may be older than others of its symbol in the chunk (its lowest id is kept)."""
+        first = self._first_ids.get(state.symbol)
+        if first is None or trade.t < first:
+            self._first_ids[state.symbol] = trade.t
+        self._append(state, trade)
 
     def _gap(self, state: SymbolState, first: int, last: int) -> None:
         self.gaps.append(Gap(state.symbol, first, last))

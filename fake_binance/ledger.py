@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from array import array
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,9 +97,9 @@ class Ledger:
         market = self.markets[symbol] = Market(symbol, first_id, rng=random.Random(symbol))
         return market
 
-    def trading(self) -> list[Market]:
-        """The markets that trade now."""
-        return [m for m in self.markets.values() if m.status == "TRADING"]
+    def trading(self, among: Collection[str] = ()) -> list[Market]:
+        """The markets that trade now (of ``among`` only, when given)."""
+        return [m for m in self.markets.values() if m.status == "TRADING" and (not among or m.symbol in among)]
 
     def ids(self, symbol: str) -> list[int]:
         """Every trade id of ``symbol`` made so far."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import bisect
+import math
+import operator
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -21,28 +23,46 @@ SYMBOL_FILTERS = [
 LOCAL_CLIENT = "127.0.0.1"
 
 
+BAN_FIRST_S = 120
+BAN_LONGEST_S = 3 * 86_400
+"""An IP that ignores a 429 is banned (418) for 2 minutes, twice as long at each ban again, up to 3 days."""
+
+
 @dataclass
 class IpWeight:
-    """One client IP's request weight in the current minute, and until when it is banned (418)."""
+    """One client IP's request weight in the current minute, until when a request earns a ban (a 429's
+    ``Retry-After``), and its bans (418)."""
 
     minute: int = 0
     used: int = 0
     blocked_until: float = 0.0
+    banned_until: float = 0.0
+    bans: int = 0
+
+    def ban(self, now: float) -> int:
+        """Seconds left of the IP's ban, which a request during a 429's ``Retry-After`` starts (or 0)."""
+        if now < self.blocked_until and now >= self.banned_until:
+            self.bans += 1
+            self.banned_until = now + min(BAN_LONGEST_S, BAN_FIRST_S * 2 ** (self.bans - 1))
+        return math.ceil(self.banned_until - now) if now < self.banned_until else 0
 
 
 class RestApi:
-    """exchangeInfo, historicalTrades, trades and aggTrades from the ledger, with Binance's weight rules.
+    """exchangeInfo, historicalTrades, trades, aggTrades and ticker/24hr from the ledger, with Binance's weight
+    rules; times in microseconds on request (``X-MBX-TIME-UNIT: MICROSECOND``).
 
     ``weight_limit`` per minute and per client IP (6,000 as on Binance), counted across every connection of that
-    IP, as ``X-MBX-USED-WEIGHT-1M`` reports it; over it, 429 with ``Retry-After``; a request from that IP during
-    the Retry-After period earns a 418. ``force_429(n)`` makes the next ``n`` requests answer 429 (for tests).
+    IP, as ``X-MBX-USED-WEIGHT-1M`` reports it; over it, 429 with ``Retry-After`` (the seconds to the next
+    minute); a request from that IP during the Retry-After period earns a 418 ban (2 minutes, doubling with
+    each ban, up to 3 days: every request is answered 418 meanwhile). ``force_429(n)`` makes the next ``n``
+    requests answer 429 (for tests).
     With ``data_api`` it plays ``data-api.binance.vision``: no historicalTrades (404).
 
     Faults of Binance's front end and database: ``html_errors(every)`` answers every Nth request with an
     HTML error page (403 and 502 in turn by default), ``html_stretch(seconds)`` answers every request with
     one for a while, ``latency_s`` delays every answer, and ``lag_s`` hides the trades made in the last
     ``lag_s`` seconds (by trade time) from every trades endpoint, as the slow "Data Source: Database" lags
-    the stream.
+    the stream (ticker/24hr, "Data Source: Memory", does not lag).
     """
 
     def __init__(
@@ -87,19 +107,22 @@ class RestApi:
         """Answer every request with an HTML error page of ``status`` for ``seconds`` from now."""
         self._html_until, self._html_statuses = time.time() + seconds, (status,)
 
-    def answer(self, path: str, query: dict[str, str], client: str = LOCAL_CLIENT) -> Answer:
-        """The HTTP answer to ``GET path?query`` from the IP ``client``."""
+    def answer(self, path: str, query: dict[str, str], client: str = LOCAL_CLIENT, micro: bool = False) -> Answer:
+        """The HTTP answer to ``GET path?query`` from the IP ``client`` (times in microseconds with ``micro``,
+        as ``X-MBX-TIME-UNIT: MICROSECOND`` asks)."""
         self.requests.append(path)
         ip = self.ips.setdefault(client, IpWeight())
-        status, headers, body = self._answer(path, query, ip)
+        status, headers, body = self._answer(path, query, ip, 1000 if micro else 1)
         self.status_counts[status] = self.status_counts.get(status, 0) + 1
         headers[binance.USED_WEIGHT_HEADER] = str(ip.used)
         return status, headers, body
 
-    def _answer(self, path: str, query: dict[str, str], ip: IpWeight) -> Answer:
+    def _answer(self, path: str, query: dict[str, str], ip: IpWeight, unit: int) -> Answer:
         now = time.time()
-        if now < ip.blocked_until:
-            return 418, {binance.RETRY_AFTER_HEADER: "120"}, _error(-1003, "IP banned for ignoring 429.")
+        banned_s = ip.ban(now)
+        if banned_s:
+            until_ms = int(ip.banned_until * 1000)
+            return 418, {binance.RETRY_AFTER_HEADER: str(banned_s)}, _error(-1003, f"IP banned until {until_ms}.")
         if self.restricted:
             return 451, {}, _error(0, "Service unavailable from a restricted location according to 'b. Eligibility'.")
         page = self._html_page(now)
@@ -107,13 +130,15 @@ class RestApi:
             return page
         if int(now // 60) != ip.minute:
             ip.minute, ip.used = int(now // 60), 0
-        weight = binance.WEIGHTS.get(path, 1)
+        weight = _weight(path, query)
         ip.used += weight
         self.weight_spent += weight
         if self._forced_429 > 0 or ip.used > self.weight_limit:
+            # over the limit, the wait is until the next minute; forced 429s say retry_after_s
+            retry_s = self.retry_after_s if self._forced_429 else math.ceil(60 - now % 60)
             self._forced_429 = max(0, self._forced_429 - 1)
-            ip.blocked_until = now + self.retry_after_s - 0.05 if self._forced_429 == 0 else 0.0
-            return 429, {binance.RETRY_AFTER_HEADER: str(self.retry_after_s)}, _error(-1003, "Too many requests.")
+            ip.blocked_until = now + retry_s - 0.05 if self._forced_429 == 0 else 0.0
+            return 429, {binance.RETRY_AFTER_HEADER: str(retry_s)}, _error(-1003, "Too many requests.")
         handlers = {
             binance.EXCHANGE_INFO_PATH: self._exchange_info,
             binance.HISTORICAL_TRADES_PATH: self._historical_trades,
@@ -125,7 +150,7 @@ class RestApi:
         if handler is None or (self.data_api and path in binance.DATA_API_PATHS_MISSING):
             return 404, {}, _error(-1, "Not found.")
         try:
-            return 200, {}, orjson.dumps(handler(query))
+            return 200, {}, orjson.dumps(_in_unit(handler(query), unit))
         except _BadRequest as e:
             return 400, {}, _error(e.code, str(e))
 
@@ -174,14 +199,16 @@ class RestApi:
             ],
         }
 
-    def _tickers(self, _query: dict[str, str]) -> Any:
-        """Every symbol's 24-hour ticker, reduced to the trade-id fields (the fake's history is under 24 h)."""
-        now_ms = int(time.time() * 1000)
-        return [
-            {"symbol": m.symbol, "firstId": m.first_id if m.times else -1, "lastId": m.next_id - 1 if m.times else -1,
-             "count": len(m.times), "closeTime": now_ms}
-            for m in self.ledger.markets.values()
-        ]  # fmt: skip
+    def _tickers(self, query: dict[str, str]) -> Any:
+        """24-hour rolling-window statistics of ``symbol`` (an object), of ``symbols`` (a JSON array of names) or
+        of every symbol (a list), from the ledger as it is now: the ticker does not lag as trade pages do."""
+        if "symbol" in query and "symbols" in query:
+            raise _BadRequest(-1128, "Combination of optional parameters invalid.")
+        if "symbol" in query:
+            return _ticker(self._market(query))
+        if "symbols" not in query:
+            return [_ticker(m) for m in self.ledger.markets.values()]
+        return [_ticker(self._market({"symbol": name})) for name in _names(query["symbols"])]
 
     def _historical_trades(self, query: dict[str, str]) -> Any:
         market = self._market(query)
@@ -195,34 +222,29 @@ class RestApi:
         return self._historical_trades({k: v for k, v in query.items() if k != "fromId"})
 
     def _agg_trades(self, query: dict[str, str]) -> Any:
-        """Consecutive trades with the same time, side and price merged, as Binance aggregates taker orders."""
+        """Consecutive trades with the same time, side and price merged, as Binance aggregates taker orders:
+        from aggregate ``fromId`` (inclusive), else from ``startTime``, else the most recent ``limit``; up to
+        ``endTime``. startTime and endTime together must be less than an hour apart."""
         market = self._market(query)
         limit = _limit(query, default=500)
         end = self._visible_end(market)
+        start_time, end_time = _int(query, "startTime", default=-1), _int(query, "endTime", default=2**62)
+        if "startTime" in query and "endTime" in query and end_time - start_time >= 3_600_000:
+            raise _BadRequest(-1127, "More than 1 hours between startTime and endTime.")
         if "fromId" in query:
             # the fake's aggregate ids are the first trade id of each aggregate
             first = max(market.first_id, _int(query, "fromId", default=0))
         elif "startTime" in query:
-            first = market.first_id + bisect.bisect_left(market.times, _int(query, "startTime", default=0))
+            first = market.first_id + bisect.bisect_left(market.times, start_time)
         else:
-            first = max(market.first_id, end - limit)
-        end_time = _int(query, "endTime", default=2**62)
+            first = _recent_start(market, end, limit)
         aggregates: list[dict[str, Any]] = []
         trade_id = first
-        while trade_id < end and len(aggregates) < limit:
-            head = market.trade(trade_id)
-            if head.time_ms > end_time:
-                break
+        while trade_id < end and len(aggregates) < limit and market.times[trade_id - market.first_id] <= end_time:
             last = trade_id
-            while last + 1 < end:
-                following = market.trade(last + 1)
-                if (following.time_ms, following.price, following.buyer_maker) != (
-                    head.time_ms,
-                    head.price,
-                    head.buyer_maker,
-                ):
-                    break
+            while last + 1 < end and _same_order(market, last, last + 1):
                 last += 1
+            head = market.trade(trade_id)
             qty = sum(float(market.trade(i).qty) for i in range(trade_id, last + 1))
             aggregates.append(
                 {"a": trade_id, "p": head.price, "q": f"{qty:.8f}", "f": trade_id, "l": last, "T": head.time_ms,
@@ -230,6 +252,111 @@ class RestApi:
             )  # fmt: skip
             trade_id = last + 1
         return aggregates
+
+
+def _same_order(market: Market, before: int, trade_id: int) -> bool:
+    """True when trade ``trade_id`` joins the aggregate of the one before it (same time, price and side)."""
+    i, j = before - market.first_id, trade_id - market.first_id
+    return (market.times[i], market.prices[i], market.makers[i]) == (
+        market.times[j],
+        market.prices[j],
+        market.makers[j],
+    )
+
+
+def _recent_start(market: Market, end: int, limit: int) -> int:
+    """The first trade id of the ``limit``-th aggregate back from ``end`` (the newest ``limit`` aggregates)."""
+    start = end
+    for _ in range(limit):
+        if start <= market.first_id:
+            break
+        start -= 1
+        while start > market.first_id and _same_order(market, start - 1, start):
+            start -= 1
+    return start
+
+
+DAY_MS = 86_400_000
+TIME_FIELDS = frozenset({"time", "T", "openTime", "closeTime", "serverTime"})
+
+
+def _in_unit(body: Any, unit: int) -> Any:
+    """An answer's times (ms) multiplied by ``unit`` (1000: microseconds)."""
+    if unit == 1:
+        return body
+    if isinstance(body, list):
+        return [_in_unit(row, unit) for row in body]
+    if isinstance(body, dict):
+        return {k: v * unit if k in TIME_FIELDS else _in_unit(v, unit) for k, v in body.items()}
+    return body
+
+
+def _ticker(market: Market) -> dict[str, Any]:
+    """One symbol's ticker/24hr row over its trades of the last 24 hours (the fake has no order book: bid and
+    ask are the last price, with no quantity)."""
+    now_ms = int(time.time() * 1000)
+    first = bisect.bisect_left(market.times, now_ms - DAY_MS)
+    prices, qtys = market.prices[first:], market.qtys[first:]
+    last = market.trade(market.next_id - 1) if market.times else None
+    volume = sum(qtys)
+    quote = sum(map(operator.mul, prices, qtys))  # cents x 1e-8 units
+    open_cents = prices[0] if prices else 0
+    close_cents = market.prices[-1] if market.times else 0
+    previous = market.prices[first - 1] if first else 0
+    return {
+        "symbol": market.symbol,
+        "priceChange": _decimal(close_cents - open_cents if prices else 0, 2),
+        "priceChangePercent": f"{(close_cents - open_cents) / open_cents * 100 if open_cents else 0:.3f}",
+        "weightedAvgPrice": _decimal(round(quote / volume) if volume else 0, 2),
+        "prevClosePrice": _decimal(previous, 2),
+        "lastPrice": last.price if last else _decimal(0, 2),
+        "lastQty": last.qty if last else _decimal(0, 8),
+        "bidPrice": last.price if last else _decimal(0, 2),
+        "bidQty": _decimal(0, 8),
+        "askPrice": last.price if last else _decimal(0, 2),
+        "askQty": _decimal(0, 8),
+        "openPrice": _decimal(open_cents, 2),
+        "highPrice": _decimal(max(prices, default=0), 2),
+        "lowPrice": _decimal(min(prices, default=0), 2),
+        "volume": _decimal(volume, 8),
+        "quoteVolume": _decimal(round(quote / 10**8), 2),
+        "openTime": now_ms - DAY_MS,
+        "closeTime": now_ms,
+        "firstId": market.first_id + first if prices else -1,
+        "lastId": market.next_id - 1 if prices else -1,
+        "count": len(prices),
+    }
+
+
+def _decimal(units: int, places: int) -> str:
+    """``units`` of ``10**-places`` as Binance's 8-decimal string."""
+    whole, fraction = divmod(abs(units), 10**places)
+    return f"{'-' if units < 0 else ''}{whole}.{fraction:0{places}d}{'0' * (8 - places)}"
+
+
+def _weight(path: str, query: dict[str, str]) -> int:
+    """The request weight of ``GET path?query`` (ticker/24hr's depends on how many symbols it asks for)."""
+    if path != binance.TICKER_24H_PATH:
+        return binance.WEIGHTS.get(path, 1)
+    if "symbol" in query:
+        return binance.ticker_weight(1)
+    if "symbols" in query:
+        try:
+            return binance.ticker_weight(len(_names(query["symbols"])))
+        except _BadRequest:
+            return binance.ticker_weight(1)
+    return binance.ticker_weight(None)
+
+
+def _names(value: str) -> list[str]:
+    """The symbol names of a ``symbols`` parameter, a JSON array of strings."""
+    try:
+        names = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        names = None
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise _BadRequest(-1100, "Illegal characters found in parameter 'symbols'.")
+    return names
 
 
 class _BadRequest(Exception):

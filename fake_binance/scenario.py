@@ -25,7 +25,8 @@ class Scenario:
     ``malformed_every`` trades a malformed frame goes out too. Trades whose ids are in ``skip`` (per symbol,
     inclusive ranges) are made and recorded but not streamed, as a stream outage would look. With
     ``agg_trades`` the trades also go out on the ``<symbol>@aggTrade`` streams, consecutive trades of one
-    symbol with the same time, price and side as one aggregate.
+    symbol with the same time, price and side as one aggregate. With ``symbols``, only those markets trade
+    (the others stay quiet).
     """
 
     count: int
@@ -36,6 +37,7 @@ class Scenario:
     skip: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     agg_trades: bool = False
     skew: float = 0.0
+    symbols: tuple[str, ...] = ()
 
     @cached_property
     def _rng(self) -> random.Random:

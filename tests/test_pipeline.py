@@ -56,6 +56,24 @@ def test_resume_after_the_last_stored_id() -> None:
     assert pipeline.states["BTCUSDT"].missing == [[101, 102]]
 
 
+def test_a_gap_at_the_end_that_rest_shows_and_a_late_stream_filling_part_of_it() -> None:
+    pipeline = TradePipeline(["BTCUSDT"])
+    pipeline.add(trade(10, time_ms=T0 + 10))
+    state = pipeline.states["BTCUSDT"]
+    assert not pipeline.behind("BTCUSDT", 10), "REST shows nothing newer"
+    assert pipeline.behind("BTCUSDT", 13)
+    assert (state.last_id, state.missing, state.times) == (13, [[11, 13]], {10: T0 + 10})
+    assert pipeline.take_gaps() == [Gap("BTCUSDT", 11, 13)]
+    assert pipeline.add(trade(12)), "the stream was only slow: its trade fills the gap"
+    assert not pipeline.add(trade(12)) and pipeline.duplicates == 1
+    assert state.missing == [[11, 11], [13, 13]] and state.received == 2
+    assert pipeline.add(trade(14)) and state.last_id == 14
+    pipeline.catch_up(["BTCUSDT"])
+    assert not pipeline.behind("BTCUSDT", 20), "catching up reads on to the present anyway"
+    chunk = pipeline.take_chunk()
+    assert chunk is not None and chunk.first_ids == {"BTCUSDT": 10} and chunk.counts == {"BTCUSDT": 3}
+
+
 def test_bad_trades_are_counted_and_never_encoded() -> None:
     pipeline = TradePipeline(["BTCUSDT"])
     assert not pipeline.add(trade(1, symbol="DOGEUSDT"))

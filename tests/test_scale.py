@@ -1,10 +1,11 @@
 """The collector at exchange scale (issue 17): big shards, symbols that come and go, a full drop of 1,600
-symbols, a data source without historicalTrades. Fake Binance -> the real collector -> the real influxd; exact
-sets of trade ids."""
+symbols, a data source without historicalTrades, a hole at the end of one quiet stream among 1,600 (issue 24).
+Fake Binance -> the real collector -> the real influxd; exact sets of trade ids."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import pytest
@@ -17,6 +18,17 @@ from pricecap.settings import InfluxSettings
 from tests.test_collector import config
 
 pytestmark = pytest.mark.integration
+
+
+async def health_when(collector: Collector, done: object, timeout_s: float) -> dict[str, object]:
+    """The collector's health details once ``done(details)`` holds (or after ``timeout_s``)."""
+    assert callable(done)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        details = collector.health()[1]
+        if done(details) or time.monotonic() > deadline:
+            return details
+        await asyncio.sleep(0.2)
 
 
 async def stored_when(settings: InfluxSettings, done: object, timeout_s: float = 60.0) -> dict[str, list[int]]:
@@ -157,3 +169,39 @@ async def test_a_data_source_without_historical_trades_repairs_from_aggregates_a
     assert collector.repairer.unrepairable == 0
     assert fake.rest.status_counts.get(404) == 1, "historicalTrades asked once, then never again"
     assert fake.rest.requests.count(binance.RECENT_TRADES_PATH) >= 1, "aggregates of several trades were read"
+
+
+@pytest.mark.timeout(900)  # about 20 s; up to a minute of sweeps and the limits below on a slow, shared machine
+async def test_a_hole_at_the_end_of_one_quiet_stream_among_1600_is_shown_in_health_and_repaired(
+    settings: InfluxSettings,
+) -> None:
+    symbols = [f"S{i:04d}USDT" for i in range(1_600)]
+    quiet, busy = symbols[-1], tuple(symbols[:16])
+    async with FakeBinance(symbols) as fake:
+        fake.rest.lag_s = 3_600.0  # REST's trade pages hold the hole back until health has been seen showing it
+        collector = Collector(config(fake, symbols=tuple(symbols)), settings)
+        stop = asyncio.Event()
+        running = asyncio.create_task(collector.run(stop))
+        await fake.wait_for_subscribers(len(symbols), timeout_s=120)
+        await fake.play(Scenario(count=len(symbols), rate=4_000))  # every market trades once: ids 1
+        # one market trades on (ids 2..7), the stream drops its last three trades, and it stays quiet
+        await fake.play(Scenario(count=6, rate=100, symbols=(quiet,), skip={quiet: [(5, 7)]}))
+        steady = asyncio.create_task(fake.play(Scenario(count=200 * 900, rate=200, symbols=busy)))
+        shown = await health_when(collector, lambda h: h["ids_missing"], timeout_s=300)
+        missing = {s: [r[:] for r in state.missing] for s, state in collector.pipeline.states.items() if state.missing}
+        before = await stored_when(settings, lambda s: s.get(quiet) == [1, 2, 3, 4], timeout_s=120)
+        still = collector.health()[1]
+        fake.rest.lag_s = 0.0  # REST serves the missing trades from now on
+        repaired = await health_when(collector, lambda h: not h["ids_missing"], timeout_s=120)
+        steady.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await steady
+        stored = await stored_when(settings, lambda s: s == made(fake), timeout_s=120)
+        stop.set()
+        await asyncio.wait_for(running, 60)
+
+    assert shown["ids_missing"] == 3 and missing == {quiet: [[5, 7]]}, "found, and shown in health at once"
+    assert before[quiet] == [1, 2, 3, 4] and still["ids_missing"] == 3, "shown until repaired"
+    assert repaired["ids_missing"] == 0
+    assert stored == made(fake) and stored[quiet] == [1, 2, 3, 4, 5, 6, 7]
+    assert collector.repairer.unrepairable == 0
