@@ -180,6 +180,12 @@ source_option = click.option(
     help="With --all-symbols: how often exchangeInfo is read again for listed and delisted symbols; 0: never.",
 )
 @click.option(
+    "--hourly-audit/--no-hourly-audit",
+    default=True,
+    show_default=True,
+    help="Audit each closed hour of the symbols: completeness points in InfluxDB, pricecap_audit_* metrics.",
+)
+@click.option(
     "--log-level", default="INFO", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"])
 )
 @click.option("--log-json", is_flag=True, help="Log one JSON object per line.")
@@ -212,6 +218,7 @@ def collect(
     repair_window: str,
     rest_weight_share: float,
     symbols_refresh: str,
+    hourly_audit: bool,
     log_level: str,
     log_json: bool,
 ) -> None:
@@ -253,6 +260,7 @@ def collect(
         spool_max_bytes=spool_max_mb * 2**20,
         repair_window_s=repair_window_s,
         symbols_refresh_s=symbols_refresh_s,
+        hourly_audit=hourly_audit,
         rest_weight_share=rest_weight_share,
         writer=WriterOptions(
             write_workers=write_workers,
