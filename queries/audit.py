@@ -12,9 +12,11 @@ sweep of :mod:`queries.coverage` turns it all into ranges per period.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from pricecap import flux, model, times
@@ -28,10 +30,14 @@ R = TypeVar("R")
 GRAIN_NS = {"1d": times.UNIT_NS["d"], "1h": times.UNIT_NS["h"], "1m": times.UNIT_NS["m"]}
 """The windows the audit reads aggregates of: its periods (1d, 1h), and 1m on the way to raw ids."""
 EVERY = ("1d", "1h")
+AGGREGATES = ("count", "first", "last", "sum")
+"""The rows of audit.flux per window."""
 FINER = {"1d": "1h", "1h": "1m"}
 """Where a window that fails its proof is narrowed to; a failing minute's raw ids are read."""
 REQUESTS_IN_FLIGHT = 3
 """Queries sent at once (one per market named, or per window narrowed): influxd runs them in parallel."""
+BATCH = 20
+"""Windows narrowed (or read raw) per request: Flux plans a request in a time that grows faster than its parts."""
 ONE_QUERY_FROM = 10
 """From this many markets named, one query asks every market of the exchange and the others are left out."""
 
@@ -51,6 +57,7 @@ def windows_of(symbol: str, records: Iterable[dict[str, Any]], grain: str, stop_
     return [
         Window(name, start, window_stop(start, grain, stop_ns), v["count"], v["first"], v["last"], v["sum"])
         for (name, start), v in sorted(values.items())
+        if v.get("count") and len(v) == len(AGGREGATES)  # a window of deleted points only may count 0, no more
     ]
 
 
@@ -155,20 +162,56 @@ class Auditor:
                 else:
                     narrowing.append((window, grain, period_ns))
             finer = [(w, FINER[g], p) for w, g, p in narrowing if g in FINER]
-            found = in_parallel(
-                lambda job: self._windows(job[0].symbol, job[0].start_ns, job[0].stop_ns, job[1]), finer
-            )
-            unproved = [(sub, grain, p) for (_, grain, p), subs in zip(finer, found, strict=True) for sub in subs]
+            unproved = self._narrowed(finer)
             raw = [(w, p) for w, g, p in narrowing if g not in FINER]
-            ids = in_parallel(lambda job: self._ids(job[0].symbol, job[0].start_ns, job[0].stop_ns), raw)
-            for (window, period_ns), minute in zip(raw, ids, strict=True):
-                pieces[window.symbol] += pieces_of_ids(minute, period_ns)
+            for symbol, ids in self._ids(raw).items():
+                for period_ns, minute in ids.items():
+                    pieces[symbol] += pieces_of_ids(minute, period_ns)
         return pieces
 
-    def _ids(self, symbol: str, start_ns: int, stop_ns: int) -> list[int]:
-        """The raw ids of one market in ``[start_ns, stop_ns)`` (a minute, or a millisecond)."""
-        values: dict[str, flux.FluxValue] = {"symbol": symbol, "start": flux.Time(start_ns), "stop": flux.Time(stop_ns)}
-        return [int(record.get_value()) for record in self.runner.run("audit_ids", values)]
+    def _narrowed(self, jobs: Sequence[tuple[Window, str, int]]) -> list[tuple[Window, str, int]]:
+        """The finer windows of each (window, finer grain, period) job, with the job's grain and period:
+        audit_narrow.flux, ``BATCH`` windows of one grain per request."""
+        found: list[tuple[Window, str, int]] = []
+        for grain in sorted({g for _, g, _ in jobs}):
+            same = [(w, p) for w, g, p in jobs if g == grain]
+            owners = Owners(same)
+
+            def narrow(batch: Sequence[tuple[Window, int]], grain: str = grain) -> list[Window]:
+                values: dict[str, flux.FluxValue] = {
+                    "every": flux.CalendarDuration(1, grain[-1]),
+                    "windows": spans(batch),
+                }
+                return windows_of(
+                    "", (r.values for r in self.runner.run("audit_narrow", values)), grain, times.LATEST_NS
+                )
+
+            for windows in in_parallel(narrow, batches(same)):
+                for window in windows:
+                    owner, period_ns = owners.of(window.symbol, window.start_ns)
+                    stop = min(window.stop_ns, owner.stop_ns)
+                    found.append((replace(window, stop_ns=stop), grain, period_ns))
+        return found
+
+    def _ids(self, jobs: Sequence[tuple[Window, int]]) -> dict[str, dict[int, list[int]]]:
+        """Per market and period, the raw ids stored in the windows of ``jobs`` (window, period): audit_ids.flux,
+        ``BATCH`` windows per request."""
+        owners = Owners(jobs)
+        found: dict[str, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
+
+        def read(batch: Sequence[tuple[Window, int]]) -> list[Any]:
+            return self.runner.run("audit_ids", {"windows": spans(batch)})
+
+        for records in in_parallel(read, batches(jobs)):
+            for r in records:
+                symbol = str(r.values["symbol"])
+                found[symbol][owners.of(symbol, int(r.values["time_ns"]))[1]].append(int(r.values["trade_id"]))
+        return found
+
+    def _raw_ids(self, symbol: str, start_ns: int, stop_ns: int) -> list[int]:
+        """The raw ids of one market in ``[start_ns, stop_ns)`` (a millisecond next to the range)."""
+        span = Window(symbol, start_ns, stop_ns, 0, 0, 0, 0)
+        return [i for ids in self._ids([(span, 0)]).get(symbol, {}).values() for i in ids]
 
     def _edges(
         self, names: Sequence[str], earliest_ns: int, start_ns: int, stop_ns: int
@@ -205,12 +248,12 @@ class Auditor:
             before_id = before[0]
             if lowest > before_id + 1:
                 ms = before[1] - before[1] % model.NS_PER_MS
-                before_id = max(self._ids(symbol, ms, min(ms + model.NS_PER_MS, start_ns)), default=before_id)
+                before_id = max(self._raw_ids(symbol, ms, min(ms + model.NS_PER_MS, start_ns)), default=before_id)
         if after is not None:
             after_id = after[0]
             if highest < after_id - 1:
                 ms = after[1] - after[1] % model.NS_PER_MS
-                after_id = min(self._ids(symbol, max(ms, stop_ns), ms + model.NS_PER_MS), default=after_id)
+                after_id = min(self._raw_ids(symbol, max(ms, stop_ns), ms + model.NS_PER_MS), default=after_id)
         return before_id, after_id
 
 
@@ -226,6 +269,30 @@ def last_audited_hour(runner: Runner) -> tuple[int, int, int, int] | None:
         name: sum(int(row["value"]) for row in newest if row["name"] == name) for name in ("missing", "exchange_gap")
     }
     return hour, len({row["symbol"] for row in newest}), total["missing"], total["exchange_gap"]
+
+
+class Owners:
+    """Which job (window, period) a row of a batched request belongs to, by its market and time."""
+
+    def __init__(self, jobs: Sequence[tuple[Window, int]]) -> None:
+        self._jobs: dict[str, list[tuple[Window, int]]] = defaultdict(list)
+        for job in sorted(jobs, key=lambda j: j[0].start_ns):
+            self._jobs[job[0].symbol].append(job)
+        self._starts = {symbol: [w.start_ns for w, _ in jobs] for symbol, jobs in self._jobs.items()}
+
+    def of(self, symbol: str, at_ns: int) -> tuple[Window, int]:
+        """The job of ``symbol`` whose window holds ``at_ns``."""
+        return self._jobs[symbol][bisect_right(self._starts[symbol], at_ns) - 1]
+
+
+def spans(jobs: Sequence[tuple[Window, int]]) -> list[dict[str, flux.FluxValue]]:
+    """The ``windows`` parameter of audit_narrow.flux and audit_ids.flux."""
+    return [{"symbol": w.symbol, "start": flux.Time(w.start_ns), "stop": flux.Time(w.stop_ns)} for w, _ in jobs]
+
+
+def batches(jobs: Sequence[T]) -> list[Sequence[T]]:
+    """``jobs`` in requests of ``BATCH``."""
+    return [jobs[i : i + BATCH] for i in range(0, len(jobs), BATCH)]
 
 
 def scope(names: Sequence[str]) -> list[str]:

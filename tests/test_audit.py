@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from pricecap import flux, model
 from pricecap.errors import ExitCode, NoDataError, UnknownSymbolError
+from pricecap.influx import connect
 from pricecap.settings import InfluxSettings
 from queries import Prices
 from queries.coverage import Piece, Window, pieces_of_ids, sweep
@@ -197,3 +199,16 @@ def test_bad_input_is_one_line_and_its_exit_code(
     stored: InfluxSettings, args: list[str], code: ExitCode, text: str
 ) -> None:
     one_line_error(pricecap("audit", *args, env=environment_of(stored) | {"PRICECAP_CONFIG": "/dev/null"}), code, text)
+
+
+def test_the_documented_check_runs_in_the_ui_and_lists_the_hour_with_a_hole(stored: InfluxSettings) -> None:
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "guides" / "audit.md").read_text()
+    check = guide.split("```flux\n", 1)[1].split("```", 1)[0]
+    pasted = check.replace('bucket: "trades"', f'bucket: "{stored.bucket}"').replace(
+        "start: 2026-11-24T00:00:00Z, stop: 2026-11-25T00:00:00Z", f"start: {day(1)}, stop: {day(2)}"
+    )
+    hour = BY_ID[ids_of_day(1)[200]].time_ms // 3_600_000 * 3_600_000
+    delete(stored, ids_of_day(1)[200])
+    with connect(stored) as client:
+        rows = [r.values for r in client.query_api().query_stream(pasted)]
+    assert [(r["symbol"], r["start_ns"]) for r in rows] == [("BTCUSDT", hour * model.NS_PER_MS)]
