@@ -11,6 +11,7 @@ import pytest
 from pricecap import flux, model
 from pricecap.errors import ExitCode, NoDataError, UnknownSymbolError
 from pricecap.influx import connect
+from pricecap.influxd import free_port
 from pricecap.settings import InfluxSettings
 from queries import Prices
 from queries.coverage import Piece, Window, pieces_of_ids, sweep
@@ -212,3 +213,11 @@ def test_the_documented_check_runs_in_the_ui_and_lists_the_hour_with_a_hole(stor
     with connect(stored) as client:
         rows = [r.values for r in client.query_api().query_stream(pasted)]
     assert [(r["symbol"], r["start_ns"]) for r in rows] == [("BTCUSDT", hour * model.NS_PER_MS)]
+
+
+def test_influxdb_not_answering_is_one_line(stored: InfluxSettings) -> None:
+    env = environment_of(stored) | {
+        "PRICECAP_CONFIG": "/dev/null",
+        "INFLUXDB_V2_URL": f"http://127.0.0.1:{free_port()}",
+    }
+    one_line_error(pricecap("audit", "--from", day(0), env=env), ExitCode.UNREACHABLE, "cannot reach InfluxDB")
