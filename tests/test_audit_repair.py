@@ -15,15 +15,17 @@ from pathlib import Path
 
 import pytest
 
-from collector.completeness import HourlyAudit
+from collector.completeness import HourlyAudit, last_closed_hour
 from collector.pipeline import TradePipeline, lowest_ids
 from collector.repair import Repairer
 from collector.rest import BinanceRest
+from collector.service import Collector, CollectorConfig
 from collector.stats import Stats, StatsCollector
 from fake_binance import FakeBinance
 from fake_binance.ledger import Market
 from pricecap import flux, model
 from pricecap.errors import ExitCode
+from pricecap.influxd import free_port
 from pricecap.settings import InfluxSettings
 from queries import Prices
 from queries.audit import last_audited_hour
@@ -38,6 +40,7 @@ from tests.helpers import (
     write_lines,
     write_trades,
 )
+from tests.test_collector import http_get
 
 pytestmark = pytest.mark.integration
 HOUR_MS = 3_600_000
@@ -260,3 +263,33 @@ def test_bad_archives_are_one_line(settings: InfluxSettings, tmp_path: Path) -> 
     one_line_error(pricecap("audit", "--against-archive", str(truncated), env=env), ExitCode.USAGE, "not a zip archive")
     (tmp_path / f"{ARCHIVE}.CHECKSUM").write_text("0" * 64 + f"  {ARCHIVE}\n")
     one_line_error(pricecap("audit", "--against-archive", str(good), env=env), ExitCode.USAGE, "SHA-256 does not match")
+
+
+async def test_a_running_collector_audits_the_last_closed_hour_and_shows_it_in_metrics(
+    settings: InfluxSettings,
+) -> None:
+    hour_ns = last_closed_hour(time.time_ns())
+    hour_ms = hour_ns // model.NS_PER_MS
+    trades = [model.Trade("AUSDT", 100 + i, "1.5", "1", hour_ms - 30_000 + i * 20_000, False) for i in range(190)]
+    write_trades(settings, [t for t in trades if t.trade_id not in (150, 151)])
+    port = free_port()
+    async with FakeBinance(["AUSDT"], first_id=10_000) as fake:
+        config = CollectorConfig(symbols=("AUSDT",), ws_url=fake.ws_url, rest_url=fake.rest_url, metrics_port=port)
+        collector = Collector(config, settings)
+        stop = asyncio.Event()
+        running = asyncio.create_task(collector.run(stop))
+        for _ in range(600):
+            if collector.stats.audit_last_hour_s:
+                break
+            await asyncio.sleep(0.1)
+        metrics = await asyncio.to_thread(http_get, f"http://127.0.0.1:{port}/metrics")
+        stop.set()
+        await asyncio.wait_for(running, 60)
+    gauges = dict(line.split(" ") for line in metrics.splitlines() if line.startswith("pricecap_audit_"))
+    assert {name: float(value) for name, value in gauges.items()} == {
+        "pricecap_audit_last_hour_seconds": hour_ns // 10**9,
+        "pricecap_audit_missing_ids": 2,
+        "pricecap_audit_exchange_gap_ids": 0,
+    }
+    with Prices(settings) as prices:
+        assert last_audited_hour(prices.runner) == (hour_ns, 1, 2, 0), "the point went through the writer"
