@@ -291,8 +291,10 @@ def spans(jobs: Sequence[tuple[Window, int]]) -> list[dict[str, flux.FluxValue]]
 
 
 def batches(jobs: Sequence[T]) -> list[Sequence[T]]:
-    """``jobs`` in requests of ``BATCH``."""
-    return [jobs[i : i + BATCH] for i in range(0, len(jobs), BATCH)]
+    """``jobs`` in requests of at most ``BATCH``, spread over ``REQUESTS_IN_FLIGHT`` requests at least (influxd
+    runs one request on one core)."""
+    size = max(1, min(BATCH, -(-len(jobs) // REQUESTS_IN_FLIGHT)))
+    return [jobs[i : i + size] for i in range(0, len(jobs), size)]
 
 
 def scope(names: Sequence[str]) -> list[str]:
