@@ -59,9 +59,9 @@ class ArchiveAuditor:
         self.writer = writer
 
     def check(self, path: Path, symbol: str) -> ArchiveCheck:
-        """Compare ``path`` (an archive of ``symbol``) with what is stored; write the missing rows when a writer
-        was given. Raises ArchiveError for a damaged archive, a checksum mismatch, or rows outside its period."""
-        archive.verify_checksum(path)
+        """Compare ``path`` (an archive of ``symbol``, its CHECKSUM verified by the caller:
+        :func:`collector.archive.verify_checksum`) with what is stored; write the missing rows when a writer was
+        given. Raises ArchiveError for a damaged archive or rows outside its period."""
         start_ms, stop_ms = archive.span_of(path)
         result = ArchiveCheck(path.name, symbol)
         progress = archive.Progress(total_bytes=path.stat().st_size)

@@ -176,7 +176,8 @@ def against_archives(
     repair_: bool,
     output: Format,
 ) -> None:
-    """``audit --against-archive``: check every archive before comparing any, then compare (and repair)."""
+    """``audit --against-archive``: check every archive (name, CHECKSUM, symbol, period) before comparing any,
+    then compare (and repair)."""
     bounds = checked_range(start, stop) if start is not None else None
     names = {path: checked_symbol(archive.symbol_of(path)) for path in archives}
     for path, symbol in names.items():
