@@ -382,14 +382,12 @@ def prepare(
     return figures
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def dataset_parser(description: str | None) -> argparse.ArgumentParser:
+    """The options of the dataset and of loading it, which the benchmarks on it share."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trades", type=int, default=Dataset.trades, help="trades in all markets")
     parser.add_argument("--days", type=int, default=Dataset.days, help="days of history (at least 31)")
     parser.add_argument("--seed", type=int, default=Dataset.seed)
-    parser.add_argument("--instants", type=int, default=300, help="price-at instants of the busy market")
-    parser.add_argument("--runs", type=int, default=5, help="runs of each high/low, candles and batch question")
-    parser.add_argument("--stream", type=int, default=100_000, help="instants of the streamed price-at question")
     parser.add_argument("--batch", type=int, default=50_000, help="lines per write request")
     parser.add_argument("--writers", type=int, default=3, help="concurrent write requests")
     parser.add_argument("--gzip", action=argparse.BooleanOptionalAction, default=True, help="gzip write requests")
@@ -403,20 +401,38 @@ def main() -> None:
     parser.add_argument("--settle-timeout", type=float, default=900.0, help="longest wait for influxd to settle (s)")
     parser.add_argument("--reuse", type=Path, metavar="DIR", help="keep (or reuse) the loaded server's data in DIR")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures as JSON to PATH")
+    return parser
+
+
+def serve_dataset(
+    stack: ExitStack, args: argparse.Namespace
+) -> tuple[Path, InfluxdServer, Dataset, list[History], dict[str, object]]:
+    """A throwaway influxd (or the one kept in ``--reuse``) holding the dataset of ``args``, on ``stack``: its folder,
+    the server, the dataset, its histories (the ground truth) and the load figures."""
+    dataset = Dataset(args.trades, args.days, args.seed)
+    if args.compact:
+        os.environ.update(COLD_AFTER)  # read by the influxd started below (a child process) only
+    folder = args.reuse or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pricecap-bench-")))
+    server = stack.enter_context(InfluxdServer(ensure_binary(), folder / "influxd"))
+    histories = dataset.histories()
+    figures = prepare(server, folder, dataset, histories, args)
+    assert server.onboarding is not None
+    return folder, server, dataset, histories, figures
+
+
+def main() -> None:
+    parser = dataset_parser(__doc__)
+    parser.add_argument("--instants", type=int, default=300, help="price-at instants of the busy market")
+    parser.add_argument("--runs", type=int, default=5, help="runs of each high/low, candles and batch question")
+    parser.add_argument("--stream", type=int, default=100_000, help="instants of the streamed price-at question")
     parser.add_argument(
         "--candles", action="store_true", help="run pricecap setup first, so long high/low ranges use 1m candles"
     )
     args = parser.parse_args()
     if args.days < 31:
         parser.error("--days must be at least 31 (the longest question spans 30 days)")
-    dataset = Dataset(args.trades, args.days, args.seed)
-    if args.compact:
-        os.environ.update(COLD_AFTER)  # read by the influxd started below (a child process) only
     with ExitStack() as stack:
-        folder = args.reuse or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pricecap-bench-")))
-        server = stack.enter_context(InfluxdServer(ensure_binary(), folder / "influxd"))
-        histories = dataset.histories()
-        figures = prepare(server, folder, dataset, histories, args)
+        folder, server, dataset, histories, figures = serve_dataset(stack, args)
         assert server.onboarding is not None
         state_path = folder / STATE_FILE
         if args.candles and "candles_s" not in figures:

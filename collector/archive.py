@@ -16,6 +16,7 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO
 
@@ -23,10 +24,14 @@ from pricecap import model
 from pricecap.errors import BadInputError
 from pricecap.times import LATEST_NS
 
-ARCHIVE_NAME = re.compile(r"(?P<symbol>[^\s/-]+)-trades-\d{4}-\d{2}(?:-\d{2})?\.(?:zip|csv)")
+ARCHIVE_NAME = re.compile(
+    r"(?P<symbol>[^\s/-]+)-trades-(?P<year>\d{4})-(?P<month>\d{2})(?:-(?P<day>\d{2}))?\.(?:zip|csv)"
+)
 """Symbol names are not assumed to be ``[A-Z0-9]+``: since 2025-12 Binance allows Unicode ones."""
 MICROSECONDS_FROM = 10**14
 """A trade time above this is in microseconds (10**14 ms would be the year 5138)."""
+PROGRESS_EVERY = 10_000
+"""Rows between two updates of the bytes read."""
 
 
 class ArchiveError(BadInputError):
@@ -41,6 +46,21 @@ def symbol_of(path: Path) -> str:
             f"{path.name}: not a Binance trade archive name (SYMBOL-trades-YYYY-MM[-DD].zip); give --symbol"
         )
     return match.group("symbol")
+
+
+def span_of(path: Path) -> tuple[int, int]:
+    """The UTC day or month an archive's name says it holds, as ``[start, stop)`` epoch ms."""
+    match = ARCHIVE_NAME.fullmatch(path.name)
+    if match is None:
+        raise ArchiveError(f"{path.name}: not a Binance trade archive name (SYMBOL-trades-YYYY-MM[-DD].zip)")
+    year, month, day = int(match["year"]), int(match["month"]), int(match["day"] or 1)
+    try:
+        start = datetime(year, month, day, tzinfo=UTC)
+    except ValueError:
+        raise ArchiveError(f"{path.name}: no such day or month") from None
+    next_month = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+    stop = start + timedelta(days=1) if match["day"] else next_month
+    return int(start.timestamp()) * 1000, int(stop.timestamp()) * 1000
 
 
 def verify_checksum(path: Path) -> bool:
@@ -93,31 +113,47 @@ def probe(path: Path) -> None:
     raw.close()
 
 
+ArchiveTrade = tuple[int, str, str, int, bool]
+"""One archive row as a trade: id, price and qty (the archive's decimal strings), time in ms, buyer_maker."""
+
+
 def lines(path: Path, symbol: str, progress: Progress, batch_rows: int = 50_000) -> Iterator[str]:
-    """The archive's trades as line-protocol bodies of up to ``batch_rows`` lines each.
+    """The archive's trades as line-protocol bodies of up to ``batch_rows`` lines each (see :func:`trades`)."""
+    prefix = model.series_prefix(model.EXCHANGE_BINANCE, symbol)
+    encode = model.encode_line
+    batch: list[str] = []
+    for trade_id, price, qty, time_ms, maker in trades(path, progress):
+        batch.append(encode(prefix, trade_id, price, qty, time_ms, maker))
+        if len(batch) >= batch_rows:
+            yield "\n".join(batch)
+            batch = []
+    if batch:
+        yield "\n".join(batch)
+
+
+def trades(path: Path, progress: Progress) -> Iterator[ArchiveTrade]:
+    """The archive's trades in file order (trade-id order), counted in ``progress`` as they are read.
 
     Rows that are not trades (a header, a bad number, a time outside what InfluxDB stores) are counted in
-    ``progress.skipped``, never written. A zip damaged inside raises ArchiveError.
+    ``progress.skipped``, never yielded. A zip damaged inside raises ArchiveError.
     """
     try:
-        yield from _lines(path, symbol, progress, batch_rows)
+        yield from _trades(path, progress)
     except (zipfile.BadZipFile, zlib.error, EOFError) as e:
         raise ArchiveError(f"{path.name}: the archive is damaged ({e}); download it again") from None
 
 
-def _lines(path: Path, symbol: str, progress: Progress, batch_rows: int) -> Iterator[str]:
-    prefix = model.series_prefix(model.EXCHANGE_BINANCE, symbol)
-    encode, decimal_ok = model.encode_line, model.decimal_ok
+def _trades(path: Path, progress: Progress) -> Iterator[ArchiveTrade]:
+    decimal_ok = model.decimal_ok
     raw, stream = open_rows(path)
     with raw, stream:
         text = io.TextIOWrapper(stream, encoding="ascii", errors="replace", newline="")
-        batch: list[str] = []
         for row in text:
             parts = row.rstrip("\r\n").split(",")
             try:
                 trade_id, price, qty, time_value, maker = int(parts[0]), parts[1], parts[2], int(parts[4]), parts[5]
             except (ValueError, IndexError):
-                _skip(progress, "header" if progress.rows == 0 and not batch else "bad_row")
+                _skip(progress, "header" if progress.rows == 0 else "bad_row")
                 continue
             if not (decimal_ok(price) and decimal_ok(qty)) or trade_id < 0 or time_value <= 0:
                 _skip(progress, "bad_number")
@@ -129,16 +165,11 @@ def _lines(path: Path, symbol: str, progress: Progress, batch_rows: int) -> Iter
             if progress.first_ms is None:
                 progress.first_ms = time_ms
             progress.last_ms = time_ms
-            batch.append(encode(prefix, trade_id, price, qty, time_ms, maker in ("True", "true")))
-            if len(batch) >= batch_rows:
-                progress.rows += len(batch)
+            progress.rows += 1
+            if not progress.rows % PROGRESS_EVERY:
                 progress.read_bytes = raw.tell()
-                yield "\n".join(batch)
-                batch = []
-        if batch:
-            progress.rows += len(batch)
-            progress.read_bytes = progress.total_bytes
-            yield "\n".join(batch)
+            yield trade_id, price, qty, time_ms, maker in ("True", "true")
+        progress.read_bytes = progress.total_bytes
 
 
 def _skip(progress: Progress, reason: str) -> None:

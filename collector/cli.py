@@ -180,6 +180,12 @@ source_option = click.option(
     show_default=True,
     help="With --all-symbols: how often exchangeInfo is read again for listed and delisted symbols; 0: never.",
 )
+@click.option(
+    "--hourly-audit/--no-hourly-audit",
+    default=True,
+    show_default=True,
+    help="Audit each closed hour of the symbols: completeness points in InfluxDB, pricecap_audit_* metrics.",
+)
 @log_level_option("INFO")
 @click.option("--log-json", is_flag=True, help="Log one JSON object per line.")
 @influx_options
@@ -211,6 +217,7 @@ def collect(
     repair_window: str,
     rest_weight_share: float,
     symbols_refresh: str,
+    hourly_audit: bool,
     log_level: str,
     log_json: bool,
 ) -> None:
@@ -252,6 +259,7 @@ def collect(
         spool_max_bytes=spool_max_mb * 2**20,
         repair_window_s=repair_window_s,
         symbols_refresh_s=symbols_refresh_s,
+        hourly_audit=hourly_audit,
         rest_weight_share=rest_weight_share,
         writer=WriterOptions(
             write_workers=write_workers,

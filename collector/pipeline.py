@@ -116,8 +116,8 @@ class Chunk:
 
     @property
     def size(self) -> int:
-        """The number of trades in the chunk."""
-        return len(self.lines) - 1
+        """The number of trades in the chunk (an exchange gap's line is not one)."""
+        return sum(self.counts.values())
 
     def body(self) -> str:
         """The line-protocol text of the chunk, marker line first."""
@@ -269,6 +269,15 @@ class TradePipeline:
         if first is None or trade.t < first:
             self._first_ids[state.symbol] = trade.t
         self._append(state, trade)
+
+    def add_exchange_gap(self, symbol: str, first: int, last: int, next_time_ms: int) -> None:
+        """Record ids ``first..last`` of ``symbol`` as an exchange gap (given up on): its point goes out in the
+        chunk being assembled, which holds the checkpoint below ``first`` until it is durable, as a trade would."""
+        self._lines.append(model.encode_exchange_gap(self.exchange, symbol, first, last, next_time_ms))
+        if first < self._first_ids.get(symbol, first + 1):
+            self._first_ids[symbol] = first
+        self._first_ms = min(self._first_ms, next_time_ms)
+        self._last_ms = max(self._last_ms, next_time_ms)
 
     def _gap(self, state: SymbolState, first: int, last: int) -> None:
         self.gaps.append(Gap(state.symbol, first, last))

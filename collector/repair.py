@@ -180,7 +180,7 @@ class Repairer:
         if trades is None:
             return 0  # probing further back in time
         if state.missing and (not trades or trades[0].t != from_id):
-            if seen is None or not self._never_coming(state, from_id, seen - 1):
+            if seen is None or not self._never_coming(state, from_id, seen):
                 self._wait(state.symbol)  # REST has not caught up (yet): ask again later
             return self._take(state, trades, complete=False)
         self._doubts.pop(state.symbol, None)
@@ -195,10 +195,10 @@ class Repairer:
 
     async def _fetch(
         self, state: SymbolState, from_id: int, limit: int, last: int | None
-    ) -> tuple[list[TradeEvent] | None, bool, int | None]:
+    ) -> tuple[list[TradeEvent] | None, bool, tuple[int, int] | None]:
         """The next page of trades from ``from_id`` (to ``last``), whether it was full, and the first id at or
-        after ``from_id`` that REST showed (None: none): aggregates where a cursor or a time says where to
-        start, else historicalTrades by id. The trades are None while probing back in time."""
+        after ``from_id`` that REST showed with its time (None: none): aggregates where a cursor or a time says
+        where to start, else historicalTrades by id. The trades are None while probing back in time."""
         start_ms = state.times.get(from_id - 1) or (state.last_time_ms if last is None else 0)
         cursor = self._cursors.pop(state.symbol, None)
         if cursor is not None and cursor[0] <= from_id:
@@ -206,14 +206,14 @@ class Repairer:
         if self._reader.historical and not start_ms:
             try:
                 trades = await self._rest.trades_from(state.symbol, from_id, limit)
-                return trades, len(trades) == limit, trades[0].t if trades else None
+                return trades, len(trades) == limit, (trades[0].t, trades[0].T) if trades else None
             except NotServedError:
                 self._reader.historical = False  # aggTrades from a probed time instead
         return await self._aggregates(state, from_id, last, start_ms=start_ms)
 
     async def _aggregates(
         self, state: SymbolState, first: int, last: int | None, *, from_agg: int | None = None, start_ms: int = 0
-    ) -> tuple[list[TradeEvent] | None, bool, int | None]:
+    ) -> tuple[list[TradeEvent] | None, bool, tuple[int, int] | None]:
         """One aggTrades page from ``from_agg`` or ``start_ms`` (else probing back from now), as :meth:`_fetch`
         answers."""
         probing = from_agg is None and not start_ms
@@ -224,7 +224,7 @@ class Repairer:
         if full:
             end = aggregates[-1]
             self._cursors[state.symbol] = (end.l + 1, end.a + 1)
-        seen = next((max(a.f, first) for a in aggregates if a.l >= first), None)
+        seen = next(((max(a.f, first), a.T) for a in aggregates if a.l >= first), None)
         if probing and aggregates and aggregates[0].f > first and self._probes[state.symbol] < 2 * 86_400_000:
             self._probes[state.symbol] *= 4
             self._cursors.pop(state.symbol, None)
@@ -257,9 +257,9 @@ class Repairer:
         _, in_a_row = self._waits.get(symbol, (0.0, 0))
         self._waits[symbol] = (time.monotonic() + min(RETRY_CAP_S, 2.0**in_a_row), in_a_row + 1)
 
-    def _never_coming(self, state: SymbolState, first: int, last: int) -> bool:
-        """A page started past ``first..last``: True (ids given up on) once pages have done so for
-        ``give_up_after_s``; until then the ids are asked again."""
+    def _never_coming(self, state: SymbolState, first: int, seen: tuple[int, int]) -> bool:
+        """A page started past ``first``, at ``seen`` (id, time): True (ids up to it given up on) once pages
+        have done so for ``give_up_after_s``; until then the ids are asked again."""
         now = time.monotonic()
         doubt_id, since = self._doubts.get(state.symbol, (first, now))
         if doubt_id != first:
@@ -268,12 +268,14 @@ class Repairer:
         if now - since < self._give_up_after_s:
             return False
         del self._doubts[state.symbol]
-        self._give_up_on(state, first, last)
+        self._give_up_on(state, first, seen[0] - 1, seen[1])
         return True
 
-    def _give_up_on(self, state: SymbolState, first: int, last: int) -> None:
-        """Binance has no trades ``first..last`` (they are older than it keeps, or never were): say so, go on."""
+    def _give_up_on(self, state: SymbolState, first: int, last: int, next_time_ms: int) -> None:
+        """Binance has no trades ``first..last`` (they are older than it keeps, or never were): say so, record
+        them as an exchange gap (at the time of the trade REST showed after them) for audits, go on."""
         last = min(last, state.missing[0][1])
         state.give_up(first, last)
+        self._pipeline().add_exchange_gap(state.symbol, first, last, next_time_ms)
         self.unrepairable += last - first + 1
         log.error("ids cannot be repaired", extra={"symbol": state.symbol, "first": first, "last": last})

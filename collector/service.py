@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from collector import binance, checkpoint
 from collector.backoff import AttemptLimiter, Backoff
+from collector.completeness import HourlyAudit
 from collector.decode import ControlMessage, FrameDecoder, ShutdownEvent, TradeEvent
 from collector.endpoints import Endpoints
 from collector.pipeline import TradePipeline
@@ -89,6 +90,8 @@ class CollectorConfig(BaseModel):
     rest_weight_share: float = Field(default=DEFAULT_WEIGHT_SHARE, gt=0, le=1)
     """The share of the IP's REST weight (6,000 a minute) the collector spends; a repair backlog may take up to
     90 % while no other client on the IP spends any."""
+    hourly_audit: bool = True
+    """Audit each closed hour of the collector's symbols: completeness points and the pricecap_audit_* gauges."""
     symbols_refresh_s: float = Field(default=600.0, ge=0)
     """With ``all_symbols``: how often exchangeInfo is read again for listed and delisted symbols (0: never)."""
     writer: WriterOptions = WriterOptions()
@@ -196,6 +199,7 @@ class Collector:
             ("replayer", self._replay),
             ("watchdog", self.watchdog.run),
             ("influxdb_wait", self._resume_late),
+            *([("hourly_audit", self._hourly_audit(self.writer).run)] if self.config.hourly_audit else []),
             *(
                 [("symbol_refresh", self._refresh_symbols)]
                 if self.config.all_symbols and self.config.symbols_refresh_s
@@ -211,6 +215,9 @@ class Collector:
         await self._shutdown()
         if self.fatal is not None:
             raise self.fatal
+
+    def _hourly_audit(self, writer: ChunkWriter) -> HourlyAudit:
+        return HourlyAudit(self.settings, lambda: list(self.symbols), self.stats, writer.write_raw)
 
     async def _resume(self) -> None:
         """Resume each symbol after its last durable trade, so the repairer catches up what went by.

@@ -68,6 +68,11 @@ class Stats:
     last_write_lag_s: float = 0.0
     rest_pauses: Counter[int] = field(default_factory=Counter)
     """REST answers that paused every request, by HTTP status (429, 418, 403): the REST client's own count."""
+    audit_last_hour_s: int = 0
+    """The start of the last hour the hourly audit checked (Unix seconds; 0: none yet)."""
+    audit_missing_ids: int = 0
+    """Ids missing in that hour over the collector's markets, exchange gaps excluded."""
+    audit_exchange_gap_ids: int = 0
     started: float = field(default_factory=time.time)
     shard: str = model.UNSHARDED
     """The collector's shard, ``K/N``."""
@@ -189,6 +194,21 @@ class StatsCollector(Collector):
             value=s.streams_unsubscribed,
         )
         yield GaugeMetricFamily("pricecap_pending_trades", "Trades handed to the writer, unconfirmed", value=s.pending)
+        yield GaugeMetricFamily(
+            "pricecap_audit_last_hour_seconds",
+            "Start of the last hour the hourly audit checked (Unix seconds)",
+            value=s.audit_last_hour_s,
+        )
+        yield GaugeMetricFamily(
+            "pricecap_audit_missing_ids",
+            "Trade ids missing in the last audited hour over the collector's symbols, exchange gaps excluded",
+            value=s.audit_missing_ids,
+        )
+        yield GaugeMetricFamily(
+            "pricecap_audit_exchange_gap_ids",
+            "Trade ids of the last audited hour that Binance itself does not have",
+            value=s.audit_exchange_gap_ids,
+        )
         info = GaugeMetricFamily(
             "pricecap_shard_info",
             "The collector's shard (K/N) and instance name; always 1",

@@ -247,6 +247,16 @@ def collector_health() -> Json:
             "after (field task_restarts, queries/health_rate.flux).",
             bars=True,
         ),
+        placed(
+            table.Panel(),
+            "Completeness: trade ids missing per day",
+            Grid(0, 48, 24, 8),
+            [target("completeness")],
+            "Per symbol (rows) and UTC day (columns), the trade ids missing that the collectors' hourly audit "
+            "found in the closed hours of the range (measurement completeness, field missing; ids Binance itself "
+            "does not have are exchange gaps and do not count). 0: every hour audited was complete. "
+            "pricecap audit names the ranges (queries/completeness.flux).",
+        ),
     ]
     return dashboard(
         "pricecap-collector-health",

@@ -33,6 +33,7 @@ LAZY_COMMANDS = {
     "last": "queries.cli",
     "symbols": "queries.cli",
     "setup": "queries.cli",
+    "audit": "collector.audit_cli",
 }
 
 

@@ -21,6 +21,7 @@ class ExitCode(IntEnum):
     UNKNOWN_SYMBOL = 7
     NO_DATA = 8
     STACK = 9
+    INCOMPLETE = 10
     INTERRUPTED = 130
 
 
@@ -38,6 +39,7 @@ EXIT_MEANINGS: dict[ExitCode, str] = {
     ExitCode.UNKNOWN_SYMBOL: "unknown symbol: not a symbol, or none of its trades in the bucket",
     ExitCode.NO_DATA: "nothing to answer: an empty range, no trade in it, or none within the look-back",
     ExitCode.STACK: "the local stack cannot do it: it runs already, a port is taken, or it did not stop in time",
+    ExitCode.INCOMPLETE: "`pricecap audit`: trade ids missing or stored more than once (exchange gaps do not count)",
     ExitCode.INTERRUPTED: "interrupted by Ctrl-C before it finished (128 + SIGINT, as shells report it)",
 }
 """What each exit code means: the table of docs/reference/exit-codes.md is this table (a test compares them)."""

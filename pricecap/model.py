@@ -154,3 +154,44 @@ def encode_health(instance: str, fields: dict[str, int | float], ts_ns: int, sha
     body = ",".join(f"{k}={v}i" if isinstance(v, int) else f"{k}={float(v)!r}" for k, v in fields.items())
     tags = f"{TAG_INSTANCE}={escape_tag(instance)},{TAG_SHARD}={escape_tag(shard)}"
     return f"{HEALTH_MEASUREMENT},{tags} {body} {ts_ns}"
+
+
+EXCHANGE_GAPS_MEASUREMENT = "exchange_gaps"
+"""Trade ids Binance itself does not have (its REST answers past them): what the collector gave up on, and what
+``pricecap audit --repair`` found REST past. One point per range, tags ``exchange`` and ``symbol``, integer fields
+``first_id`` and ``last_id`` (inclusive)::
+
+    exchange_gaps,exchange=binance,symbol=BTCUSDT first_id=4991i,last_id=4999i 1732500000123005000
+
+Its timestamp is that of the trade *after* the gap as the trades model makes it (:func:`timestamp_ns` of the
+time REST shows for it and of id ``last_id + 1``): Binance's own record, so every collector of a pair and every
+repeat writes the same point, and the gap falls in the period that owns the ids after the trade before it (the
+hour or day the audit reports it in). Never older than the trades around it, so a bucket's retention keeps it
+as long as them."""
+FIELD_FIRST_ID = "first_id"
+FIELD_LAST_ID = "last_id"
+
+
+def encode_exchange_gap(exchange: str, symbol: str, first_id: int, last_id: int, next_time_ms: int) -> str:
+    """An exchange gap ``first_id..last_id`` as a line-protocol line; ``next_time_ms`` is the time of the trade
+    ``last_id + 1`` (see :data:`EXCHANGE_GAPS_MEASUREMENT`)."""
+    if not 0 <= first_id <= last_id:
+        raise ValueError(f"exchange gap {first_id}..{last_id} is not a range of trade ids")
+    tags = f"{TAG_EXCHANGE}={escape_tag(exchange)},{TAG_SYMBOL}={escape_tag(symbol)}"
+    body = f"{FIELD_FIRST_ID}={first_id}i,{FIELD_LAST_ID}={last_id}i"
+    return f"{EXCHANGE_GAPS_MEASUREMENT},{tags} {body} {timestamp_ns(next_time_ms, last_id + 1)}"
+
+
+COMPLETENESS_MEASUREMENT = "completeness"
+"""Per market and closed hour, what the hourly audit found (:mod:`queries.audit`): tags ``exchange`` and
+``symbol``, integer fields ``stored`` (points), ``expected`` (ids the hour owns: after the last id of the hour
+before, up to its own last id), ``missing`` (of those, neither stored nor an exchange gap) and ``exchange_gap``;
+timestamp: the start of the hour. Written again for the same hour, it replaces the point."""
+COMPLETENESS_FIELDS = ("stored", "expected", "missing", "exchange_gap")
+
+
+def encode_completeness(exchange: str, symbol: str, hour_ns: int, fields: dict[str, int]) -> str:
+    """One completeness point as a line-protocol line (``fields``: :data:`COMPLETENESS_FIELDS`)."""
+    tags = f"{TAG_EXCHANGE}={escape_tag(exchange)},{TAG_SYMBOL}={escape_tag(symbol)}"
+    body = ",".join(f"{name}={int(fields[name])}i" for name in COMPLETENESS_FIELDS)
+    return f"{COMPLETENESS_MEASUREMENT},{tags} {body} {hour_ns}"

@@ -5,6 +5,6 @@ The Flux of every query is a readable ``.flux`` file in this package, run with q
 """
 
 from queries.api import Prices
-from queries.models import Candle, Extreme, PriceAt, StoredTrade, Summary, SymbolInfo
+from queries.models import AuditPeriod, Candle, Extreme, PriceAt, StoredTrade, Summary, SymbolInfo
 
-__all__ = ["Candle", "Extreme", "PriceAt", "Prices", "StoredTrade", "Summary", "SymbolInfo"]
+__all__ = ["AuditPeriod", "Candle", "Extreme", "PriceAt", "Prices", "StoredTrade", "Summary", "SymbolInfo"]

@@ -28,7 +28,8 @@ from pricecap.model import checked_symbol
 from pricecap.settings import InfluxSettings, load_settings
 from queries import answers, influxql, rollup
 from queries.answers import Fill, Request
-from queries.models import Candle, PriceAt, StoredTrade, Summary, SymbolInfo
+from queries.audit import Auditor
+from queries.models import AuditPeriod, Candle, PriceAt, StoredTrade, Summary, SymbolInfo
 from queries.runner import Runner
 
 Instant = int | str | datetime
@@ -96,7 +97,7 @@ class Prices:
         rows = self._price_at_rows(request.symbol, _stop_ns(request), duration_ns(lookback), nearest)
         answer = answers.price(request, rows)
         if answer is None:
-            self._require_symbols({request.symbol})
+            self.require_symbols({request.symbol})
             raise NoDataError(f"no trade of {request.symbol} within {lookback} of {times.format_ns(request.at_ns)}")
         return answer
 
@@ -125,7 +126,7 @@ class Prices:
             before = self._edges(stops, lookback_ns, first=False)
             after = self._edges(stops, lookback_ns, first=True) if nearest else {}
             found = [answers.nearest(r, before.get(key), after.get(key)) for r, key in zip(block, keys, strict=True)]
-            self._require_symbols({r.symbol for r, answer in zip(block, found, strict=True) if answer is None})
+            self.require_symbols({r.symbol for r, answer in zip(block, found, strict=True) if answer is None})
             yield from found
 
     def _edges(
@@ -212,7 +213,7 @@ class Prices:
         start_ns, stop_ns = checked_range(start, stop)
         result = self._high_low_from_candles(symbol, start_ns, stop_ns) or self._high_low_raw(symbol, start_ns, stop_ns)
         if result is None:
-            self._require_symbols({symbol})
+            self.require_symbols({symbol})
             raise NoDataError(f"no trade of {symbol} in [{times.format_ns(start_ns)}, {times.format_ns(stop_ns)})")
         return result
 
@@ -308,7 +309,7 @@ class Prices:
             previous = before.price if before else None
         result = answers.candles(rows, fixes, fill, previous)
         if not any(c.trades for c in result):
-            self._require_symbols({symbol})
+            self.require_symbols({symbol})
             raise NoDataError(f"no trade of {symbol} in [{times.format_ns(start_ns)}, {times.format_ns(stop_ns)})")
         return result
 
@@ -359,6 +360,15 @@ class Prices:
             )
         return [SymbolInfo(symbol, v["trades"], v["first_ns"], v["last_ns"]) for symbol, v in sorted(merged.items())]
 
+    def audit(self, symbols: Sequence[str], start: Instant, stop: Instant, every: str = "1d") -> list[AuditPeriod]:
+        """Per symbol (every one of the exchange when none is given) and period of ``every`` (``1d`` or ``1h``)
+        in ``[start, stop)`` that holds trades: the trades stored and the trade ids missing, doubled and
+        exchange gaps (see :mod:`queries.audit`)."""
+        start_ns, stop_ns = checked_range(start, stop)
+        names = [checked_symbol(s) for s in symbols]
+        self.require_symbols(set(names))
+        return Auditor(self.runner).audit(names, start_ns, stop_ns, every)
+
     def _prices_at_times(self, symbol: str, point_times: list[int]) -> dict[int, float]:
         """Prices of the points at exact times (one round trip, and none when nothing is asked)."""
         if not point_times:
@@ -379,7 +389,7 @@ class Prices:
         """The symbols stored for the exchange, from InfluxDB's index (cheap, whatever the data size)."""
         return sorted(str(record.get_value()) for record in self.runner.run("known_symbols", {}))
 
-    def _require_symbols(self, symbols: set[str]) -> None:
+    def require_symbols(self, symbols: set[str]) -> None:
         """Raise UnknownSymbolError for a symbol of which the bucket holds no trade at all."""
         if not symbols:
             return

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pricecap import model
+from queries.coverage import size
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,3 +98,47 @@ class SymbolInfo:
     trades: int
     first_ns: int
     last_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class AuditPeriod:
+    """What one period ``[start_ns, stop_ns)`` of one market holds, by trade id (see :mod:`queries.audit`).
+
+    ``missing``, ``doubled`` and ``exchange_gaps`` are id ranges (inclusive) in id order; a doubled range appears
+    once per extra copy. The period owns the ids after the last id of the period before, up to its own last id.
+    """
+
+    symbol: str
+    start_ns: int
+    stop_ns: int
+    trades: int
+    first_id: int
+    last_id: int
+    missing: tuple[tuple[int, int], ...] = ()
+    doubled: tuple[tuple[int, int], ...] = ()
+    exchange_gaps: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def missing_ids(self) -> int:
+        """Ids missing (exchange gaps excluded)."""
+        return size(self.missing)
+
+    @property
+    def doubled_ids(self) -> int:
+        """Points that repeat an id stored already."""
+        return size(self.doubled)
+
+    @property
+    def exchange_gap_ids(self) -> int:
+        """Ids Binance itself does not have."""
+        return size(self.exchange_gaps)
+
+    @property
+    def expected(self) -> int:
+        """Ids the period owns: stored once, missing, or exchange gaps."""
+        return self.trades - self.doubled_ids + self.missing_ids + self.exchange_gap_ids
+
+    @property
+    def complete(self) -> bool:
+        """No id missing, none doubled."""
+        return not self.missing and not self.doubled

@@ -13,7 +13,9 @@ from pricecap.influx import describe
 from pricecap.influxd import healthy, ui_line
 from pricecap.options import SECONDS, given_config_path, influx_options, reports_errors
 from pricecap.settings import InfluxSettings
-from queries.api import trade_counts
+from queries.api import Prices, trade_counts
+from queries.audit import last_audited_hour
+from queries.cli import iso
 from stack.local import ManagedServer, StackPaths, clear_stale, read_json, running, terminate
 from stack.options import data_dir_option
 
@@ -47,6 +49,20 @@ def status(settings: InfluxSettings, paths: StackPaths) -> None:
     click.echo(f"data: {paths.root}" + ("" if managed is not None else " (no managed InfluxDB set up yet)"))
     click.echo(f"config: {given_config_path()}")
     click.echo(f"trades stored in bucket {settings.bucket!r}: {stored_summary(settings)}")
+    click.echo(f"last audited hour: {audit_summary(settings)}")
+
+
+def audit_summary(settings: InfluxSettings) -> str:
+    """What the collectors' hourly audit found in the newest hour it checked, or why that cannot be read."""
+    try:
+        with Prices(settings) as prices:
+            found = last_audited_hour(prices.runner)
+    except PricecapError as e:
+        return f"unknown ({e})"
+    if found is None:
+        return "none in the last 7 days (pricecap collect audits each closed hour)"
+    hour_ns, markets, missing, gaps = found
+    return f"{iso(hour_ns)}, {markets} symbols: {missing:,} trade ids missing, {gaps:,} exchange gap ids"
 
 
 def stored_summary(settings: InfluxSettings) -> str:

@@ -143,3 +143,23 @@ def record_queries(prices: Prices) -> list[str]:
 
     prices.runner.run = recording  # type: ignore[method-assign]
     return used
+
+
+def write_lines(settings: InfluxSettings, body: str) -> None:
+    """Write line protocol into the settings' bucket, synchronously."""
+    with connect(settings) as client:
+        client.write_api(write_options=SYNCHRONOUS).write(settings.bucket, settings.org, body)
+
+
+def write_trades(settings: InfluxSettings, trades: list[model.Trade]) -> None:
+    """Write trades into the settings' bucket, synchronously, with the data model's points."""
+    write_lines(settings, "\n".join(model.encode_trade(t) for t in trades))
+
+
+def delete_trades(settings: InfluxSettings, trades: list[model.Trade]) -> None:
+    """Delete the points of these trades (``/api/v2/delete``, one exact timestamp each): a planted hole."""
+    with connect(settings) as client:
+        for trade in trades:
+            at = flux.Time(model.timestamp_ns(trade.time_ms, trade.trade_id)).rfc3339()
+            predicate = f'_measurement="{model.MEASUREMENT}" AND symbol="{trade.symbol}"'
+            client.delete_api().delete(at, at, predicate, settings.bucket, settings.org)

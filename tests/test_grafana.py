@@ -91,11 +91,26 @@ def health_lines() -> list[str]:
     ]
 
 
+def completeness_lines() -> list[str]:
+    """The hourly audit's points of the hour of T0: 3 BTCUSDT ids missing, ETHUSDT complete."""
+    counts = {"BTCUSDT": (120, 3, 1), "ETHUSDT": (9, 0, 0)}
+    return [
+        model.encode_completeness(
+            model.EXCHANGE_BINANCE,
+            symbol,
+            T0 * MS,
+            {"stored": stored, "expected": stored + missing + gap, "missing": missing, "exchange_gap": gap},
+        )
+        for symbol, (stored, missing, gap) in counts.items()
+    ]
+
+
 @pytest.fixture(scope="module")
 def market(server_settings: InfluxSettings) -> Iterator[InfluxSettings]:
     """A bucket with the known trades and health points."""
     with bucket_with(server_settings, "grafana-panels", trades()) as settings, connect(settings) as client:
-        client.write_api(write_options=SYNCHRONOUS).write(settings.bucket, settings.org, "\n".join(health_lines()))
+        lines = [*health_lines(), *completeness_lines()]
+        client.write_api(write_options=SYNCHRONOUS).write(settings.bucket, settings.org, "\n".join(lines))
         yield settings
 
 
@@ -304,6 +319,10 @@ def expect_shards(rows: list[Row]) -> None:
     assert rows == [{"shard": "0/1", "copies": 1, "up": 1, "instances": INSTANCE, "state": "ok"}]
 
 
+def expect_completeness(rows: list[Row]) -> None:
+    assert rows == [{"symbol": "BTCUSDT", "2026-11-25": 3}, {"symbol": "ETHUSDT", "2026-11-25": 0}]
+
+
 EXPECTED: dict[str, Callable[[list[Row]], None]] = {
     "Last price": expect_last_price,
     "High and low": expect_high_low,
@@ -326,6 +345,7 @@ EXPECTED: dict[str, Callable[[list[Row]], None]] = {
     "Longest connection silence": per_window([2.5, 5.5, 8.5]),
     "Ids given up on per minute": per_window([6.0] * 3),
     "Background task restarts per minute": per_window([12.0] * 3),
+    "Completeness: trade ids missing per day": expect_completeness,
 }
 
 

@@ -34,9 +34,10 @@ async def repair_until_done(
 
 
 def taken_ids(pipeline: TradePipeline) -> list[int]:
-    """The trade ids of the lines the pipeline has buffered."""
+    """The trade ids of the trade lines the pipeline has buffered."""
     chunk = pipeline.take_chunk()
-    return [] if chunk is None else [int(line.split("trade_id=")[1].split("i")[0]) for line in chunk.lines[1:]]
+    lines = [] if chunk is None else [line for line in chunk.lines[1:] if line.startswith("trades,")]
+    return [int(line.split("trade_id=")[1].split("i")[0]) for line in lines]
 
 
 def live(trade: Trade) -> TradeEvent:
