@@ -173,7 +173,7 @@ def test_the_hourly_audit_writes_completeness_points_and_sets_the_gauges(setting
     delete_trades(settings, hole)
     stats = Stats({})
     written: list[str] = []
-    audit = HourlyAudit(settings, lambda: ["AUSDT", "BUSDT"], stats, written.append)
+    audit = HourlyAudit(settings, lambda: ["AUSDT", "BUSDT"], stats, written.append, pause=lambda _s: None)
     audit.audit_hour(hour_ms * model.NS_PER_MS)
     write_lines(settings, "\n".join(written))
     assert {line.split(" ")[0]: line.split(" ")[1] for line in "\n".join(written).splitlines()} == {
@@ -187,6 +187,28 @@ def test_the_hourly_audit_writes_completeness_points_and_sets_the_gauges(setting
     with Prices(settings) as prices:
         assert last_audited_hour(prices.runner) == (hour_ms * model.NS_PER_MS, 2, 3, 0)
     assert audit_summary(settings).endswith("2 symbols: 3 trade ids missing, 0 exchange gap ids")
+
+
+def test_the_hourly_audit_counts_a_hole_only_when_the_second_look_still_finds_it(settings: InfluxSettings) -> None:
+    hour_ms = (time.time_ns() // model.NS_PER_MS) // HOUR_MS * HOUR_MS - 3 * HOUR_MS
+    trades = [model.Trade("CUSDT", 100 + i, "1.5", "1", hour_ms - 30_000 + i * 20_000, False) for i in range(400)]
+    hole = [t for t in trades if t.trade_id in (150, 151, 152)]
+    write_trades(settings, trades)
+    delete_trades(settings, hole)
+    looked_again: list[float] = []
+
+    def refill(seconds: float) -> None:  # between the two looks the ids come back, as a passing misread would
+        looked_again.append(seconds)
+        write_trades(settings, hole)
+
+    written: list[str] = []
+    stats = Stats({})
+    HourlyAudit(settings, lambda: ["CUSDT"], stats, written.append, confirm_s=7.0, pause=refill).audit_hour(
+        hour_ms * model.NS_PER_MS
+    )
+    assert looked_again == [7.0]
+    assert [line.split(" ")[1] for line in written] == ["stored=180i,expected=180i,missing=0i,exchange_gap=0i"]
+    assert stats.audit_missing_ids == 0
 
 
 def archive_of(folder: Path, name: str, rows: list[str], checksum: bool = True) -> Path:
