@@ -252,7 +252,7 @@ class FakeBinance:
 
     # Scripted behaviour
 
-    async def wait_for_subscribers(self, symbols: int, timeout_s: float = 30.0) -> None:
+    async def wait_for_subscribers(self, symbols: int, timeout_s: float = 120.0) -> None:
         """Wait until the streams of at least ``symbols`` symbols have a live subscriber."""
         deadline = time.monotonic() + timeout_s
         while len({stream_symbol(s) for sub in self.live() for s in sub.streams}) < symbols:
