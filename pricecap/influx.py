@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -30,6 +31,49 @@ def describe(error: Exception, settings: InfluxSettings) -> str:
         reason = getattr(error, "reason", None) or error
         return f"cannot reach InfluxDB at {settings.url}: {str(reason).split(': ')[-1]}"
     return f"InfluxDB at {settings.url}: {error}"
+
+
+class NotInfluxDB2Error(ConfigError):
+    """The server is an InfluxDB, but not InfluxDB 2 (1.x, or 3, which has no Flux)."""
+
+
+_MAJOR = re.compile(r"v?(\d+)\.")
+
+
+def foreign_server(settings: InfluxSettings) -> str | None:
+    """What the server at the settings' URL says it is (``InfluxDB 3.7.0 Core``) when that is an InfluxDB but not
+    InfluxDB 2, else None. InfluxDB 1, 2 and 3 all name their version on ``GET /ping``, in the X-Influxdb-Version and
+    X-Influxdb-Build headers, and InfluxDB 3 in its JSON body too; InfluxDB 3 wants the token there."""
+    headers = {"Authorization": f"Token {settings.token.get_secret_value()}"} if settings.token is not None else {}
+    try:
+        response = urllib3.request(
+            "GET", f"{settings.url.rstrip('/')}/ping", headers=headers, timeout=10.0, retries=False, redirect=False
+        )
+    except urllib3.exceptions.HTTPError:
+        return None
+    version = response.headers.get("X-Influxdb-Version") or _body_version(response.data[:4096])
+    found = _MAJOR.match(version or "")
+    if version is None or found is None or found.group(1) == "2":
+        return None
+    build = response.headers.get("X-Influxdb-Build")
+    return f"InfluxDB {version}{f' {build}' if build else ''}"
+
+
+def _body_version(body: bytes) -> str | None:
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    version = document.get("version") if isinstance(document, dict) else None
+    return version if isinstance(version, str) else None
+
+
+def not_influxdb2(settings: InfluxSettings, server: str) -> NotInfluxDB2Error:
+    """The one-line error for a server that is not InfluxDB 2."""
+    return NotInfluxDB2Error(
+        f"{settings.url} is {server}, but pricecap needs InfluxDB 2 (OSS 2.x, with Flux and tasks): point it at an"
+        " InfluxDB 2 server"
+    )
 
 
 class InfluxDownError(UnreachableError):
@@ -88,10 +132,12 @@ def influx_error(error: BaseException, settings: InfluxSettings) -> PricecapErro
 @contextmanager
 def user_errors(settings: InfluxSettings) -> Iterator[None]:
     """Any failure of an InfluxDB call inside, raised as its one-line user error (:func:`influx_error`, else
-    InfluxDownError)."""
+    InfluxDownError); when the server that answered is not InfluxDB 2, the error says so instead."""
     try:
         yield
     except (ApiException, urllib3.exceptions.HTTPError, OSError) as e:
+        if isinstance(e, ApiException) and (server := foreign_server(settings)) is not None:
+            raise not_influxdb2(settings, server) from None  # not the Flux error of a server that has no Flux
         raise (influx_error(e, settings) or InfluxDownError(describe(e, settings))) from None
 
 
