@@ -104,9 +104,12 @@ def influx_error(error: BaseException, settings: InfluxSettings) -> PricecapErro
 
     A token refused (401, 403) counts as unreachable (exit 4), a missing bucket or org (404) as configuration
     (exit 3); no answer at all is InfluxDownError (exit 4, and the collector waits for it); a request that timed
-    out while the server was up is named as such, not as unreachable.
+    out while the server was up is named as such, not as unreachable. When the server that answered is an InfluxDB
+    but not InfluxDB 2 (:func:`foreign_server` asks it), the error says so instead.
     """
     if isinstance(error, ApiException):
+        if (server := foreign_server(settings)) is not None:
+            return not_influxdb2(settings, server)  # not the error of an API that server lacks, such as Flux's
         if error.status in (401, 403):
             return UnreachableError(describe(error, settings))
         if error.status == 404:
@@ -132,12 +135,10 @@ def influx_error(error: BaseException, settings: InfluxSettings) -> PricecapErro
 @contextmanager
 def user_errors(settings: InfluxSettings) -> Iterator[None]:
     """Any failure of an InfluxDB call inside, raised as its one-line user error (:func:`influx_error`, else
-    InfluxDownError); when the server that answered is not InfluxDB 2, the error says so instead."""
+    InfluxDownError)."""
     try:
         yield
     except (ApiException, urllib3.exceptions.HTTPError, OSError) as e:
-        if isinstance(e, ApiException) and (server := foreign_server(settings)) is not None:
-            raise not_influxdb2(settings, server) from None  # not the Flux error of a server that has no Flux
         raise (influx_error(e, settings) or InfluxDownError(describe(e, settings))) from None
 
 
