@@ -42,7 +42,7 @@ fi
 [ "${1:-}" != --cached ] || exit 1
 
 missing=()
-for tool in go cargo rustup gcc pkg-config; do
+for tool in go cargo rustup gcc pkg-config objcopy; do
   command -v "$tool" >/dev/null || missing+=("$tool")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -61,6 +61,26 @@ cat > "$work/bin/rustc-caplints" <<'WRAP'
 exec "$@" --cap-lints=warn
 WRAP
 chmod +x "$work/bin/rustc-caplints"
+# Go 1.26.11, which 2.10 needs, refuses a static library from pkg-config that carries LLVM bitcode sections (1.26.8
+# did not), and every Rust staticlib does: the objects of Rust's std embed bitcode. The linker ignores those
+# sections, so this wrapper of influxdata's pkg-config strips them from the library its -L and -l name (a hard
+# link to cargo's output, stripped with it: pkg-config names the stripped one by its own hash from then on).
+cat > "$work/bin/pkg-config-nobitcode" <<'WRAP'
+#!/bin/sh
+out=$("$(dirname "$0")/pkg-config" "$@") || exit
+dirs=
+for word in $out; do case $word in -L*) dirs="$dirs ${word#-L}" ;; esac; done
+for word in $out; do
+  case $word in -l*)
+    for dir in $dirs; do
+      lib="$dir/lib${word#-l}.a"
+      [ ! -f "$lib" ] || objcopy --remove-section=.llvmbc --remove-section=.llvmcmd "$lib" || exit
+    done ;;
+  esac
+done
+printf '%s\n' "$out"
+WRAP
+chmod +x "$work/bin/pkg-config-nobitcode"
 
 # GOTOOLCHAIN=auto: a Go older than go.mod's `go` line (InfluxDB 2.10 needs 1.26.11) fetches that toolchain from
 # the Go module proxy once (Go >= 1.21 can); a newer Go builds as it is.
@@ -93,7 +113,7 @@ fi
 flux=$(go list -m -f '{{with .Replace}}{{.Version}}{{else}}{{.Version}}{{end}}' github.com/influxdata/flux)
 copy_of_flux="$(go env GOCACHE)/pkgconfig/github.com/influxdata/flux@$flux"
 compgen -G "$copy_of_flux/libflux/target/*/release/libflux.a" >/dev/null || rm -rf "$copy_of_flux"
-PKG_CONFIG="$work/bin/pkg-config" RUSTUP_TOOLCHAIN=stable RUSTC_WRAPPER="$work/bin/rustc-caplints" \
+PKG_CONFIG="$work/bin/pkg-config-nobitcode" RUSTUP_TOOLCHAIN=stable RUSTC_WRAPPER="$work/bin/rustc-caplints" \
   PKG_CONFIG_LOG="$work/pkg-config.log" \
   go build -tags "$tags" -ldflags "-X main.version=$version" -o "$binary.$$.tmp" \
   github.com/influxdata/influxdb/v2/cmd/influxd  # the version: `influxd version`, /health, pricecap up's upgrade
