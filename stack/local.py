@@ -74,7 +74,7 @@ class ManagedServer(BaseModel):
 
     url: str
     influxd_version: str | None = None
-    """None: not known (a pricecap before 0.x did not record it), or an influxd that does not say its version."""
+    """None when not known: an earlier pricecap did not record it, or the influxd does not say its version."""
 
 
 class StackState(BaseModel):
