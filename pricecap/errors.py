@@ -29,7 +29,10 @@ EXIT_MEANINGS: dict[ExitCode, str] = {
     ExitCode.OK: "success",
     ExitCode.FAILURE: "other failure (InfluxDB refused a write or a query, an unexpected error)",
     ExitCode.USAGE: "usage error: unknown option, missing argument, a value or an input file that cannot be used",
-    ExitCode.CONFIG: "configuration error (no token or org, bad config file, bad URL, unknown bucket)",
+    ExitCode.CONFIG: (
+        "configuration error (no token or org, bad config file, bad URL, unknown bucket,"
+        " a server that is not InfluxDB 2)"
+    ),
     ExitCode.UNREACHABLE: (
         "InfluxDB (or, for `backfill`, Binance's REST API) unreachable, or InfluxDB refused the token"
         " (`collect`, and `up` with your own InfluxDB, wait for one that does not answer yet)"

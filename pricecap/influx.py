@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -32,6 +33,49 @@ def describe(error: Exception, settings: InfluxSettings) -> str:
     return f"InfluxDB at {settings.url}: {error}"
 
 
+class NotInfluxDB2Error(ConfigError):
+    """The server is an InfluxDB, but not InfluxDB 2 (1.x, or 3, which has no Flux)."""
+
+
+_MAJOR = re.compile(r"v?(\d+)\.")
+
+
+def foreign_server(settings: InfluxSettings) -> str | None:
+    """What the server at the settings' URL says it is (``InfluxDB 3.7.0 Core``) when that is an InfluxDB but not
+    InfluxDB 2, else None. InfluxDB 1, 2 and 3 all name their version on ``GET /ping``, in the X-Influxdb-Version and
+    X-Influxdb-Build headers, and InfluxDB 3 in its JSON body too; InfluxDB 3 wants the token there."""
+    headers = {"Authorization": f"Token {settings.token.get_secret_value()}"} if settings.token is not None else {}
+    try:
+        response = urllib3.request(
+            "GET", f"{settings.url.rstrip('/')}/ping", headers=headers, timeout=10.0, retries=False, redirect=False
+        )
+    except urllib3.exceptions.HTTPError:
+        return None
+    version = response.headers.get("X-Influxdb-Version") or _body_version(response.data[:4096])
+    found = _MAJOR.match(version or "")
+    if version is None or found is None or found.group(1) == "2":
+        return None
+    build = response.headers.get("X-Influxdb-Build")
+    return f"InfluxDB {version}{f' {build}' if build else ''}"
+
+
+def _body_version(body: bytes) -> str | None:
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    version = document.get("version") if isinstance(document, dict) else None
+    return version if isinstance(version, str) else None
+
+
+def not_influxdb2(settings: InfluxSettings, server: str) -> NotInfluxDB2Error:
+    """The one-line error for a server that is not InfluxDB 2."""
+    return NotInfluxDB2Error(
+        f"{settings.url} is {server}, but pricecap needs InfluxDB 2 (OSS 2.x, with Flux and tasks): point it at an"
+        " InfluxDB 2 server"
+    )
+
+
 class InfluxDownError(UnreachableError):
     """InfluxDB does not answer (connection refused, timeout, 5xx): it may later, unlike a refused token."""
 
@@ -60,9 +104,12 @@ def influx_error(error: BaseException, settings: InfluxSettings) -> PricecapErro
 
     A token refused (401, 403) counts as unreachable (exit 4), a missing bucket or org (404) as configuration
     (exit 3); no answer at all is InfluxDownError (exit 4, and the collector waits for it); a request that timed
-    out while the server was up is named as such, not as unreachable.
+    out while the server was up is named as such, not as unreachable. When the server that answered is an InfluxDB
+    but not InfluxDB 2 (:func:`foreign_server` asks it), the error says so instead.
     """
     if isinstance(error, ApiException):
+        if (server := foreign_server(settings)) is not None:
+            return not_influxdb2(settings, server)  # not the error of an API that server lacks, such as Flux's
         if error.status in (401, 403):
             return UnreachableError(describe(error, settings))
         if error.status == 404:

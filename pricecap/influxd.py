@@ -40,7 +40,8 @@ BUILD_TOOLS_MISSING = 3
 """The exit code of ``build.sh`` when Go, Rust, gcc or pkg-config is missing."""
 GET_ONE = (
     "install InfluxDB 2 from InfluxData's packages (its influxd on PATH), or set PRICECAP_INFLUXD to an influxd 2.x, "
-    "or install Go >= 1.24, Rust (rustup, stable), gcc and pkg-config to build one, "
+    "or install Go >= 1.21 (it fetches the Go release InfluxDB needs), Rust (rustup, stable), gcc and pkg-config to "
+    "build one, "
     "or run docker compose up -d, or use your own InfluxDB with INFLUXDB_V2_URL, INFLUXDB_V2_TOKEN, INFLUXDB_V2_ORG"
 )
 """Every way to get an InfluxDB server, in one line."""
@@ -135,10 +136,14 @@ def free_port() -> int:
 
 
 def healthy(url: str) -> bool:
-    """True when the InfluxDB at ``url`` answers ``/health`` with status pass."""
+    """True when the InfluxDB at ``url`` answers ``/health`` with status pass and serves its API: since 2.10,
+    influxd answers ``/health`` while it starts, and every other path with 503 until its API is up."""
     try:
         with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-            return bool(orjson.loads(response.read()).get("status") == "pass")
+            if orjson.loads(response.read()).get("status") != "pass":
+                return False
+        with urllib.request.urlopen(f"{url}/ping", timeout=2) as response:
+            return bool(response.status == 204)
     except (OSError, ValueError):
         return False
 

@@ -4,7 +4,9 @@ The data folder is ``--data-dir``, else ``pricecap`` in the user's data folder (
 by default ``~/.local/share/pricecap``). It holds:
 
 - ``influxd/``: the managed server's data (bolt, engine, sqlite) and its log, ``influxd.log``;
-- ``influxd.json``: where the managed server listens, written when it is first set up (no token);
+- ``influxd.json``: where the managed server listens, written when it is first set up (no token), and the
+  influxd version that last opened its data;
+- ``influxd-backup-<version>/``: a copy of ``influxd/`` made before another influxd version first opened it;
 - ``stack.json``: the running stack (pids, URL, log), written once it runs and removed when it stops;
 - ``stack.log``: the output of a stack started with ``--detach``.
 """
@@ -14,11 +16,12 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
 import signal
 import socket
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -27,7 +30,7 @@ import platformdirs
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from pricecap.errors import ConfigError, StackError
-from pricecap.influxd import InfluxdServer, Onboarding, ensure_binary
+from pricecap.influxd import InfluxdServer, Onboarding, ensure_binary, influxd_version
 from pricecap.settings import InfluxSettings, store_settings
 from queries import rollup
 
@@ -67,9 +70,11 @@ class StackPaths:
 
 
 class ManagedServer(BaseModel):
-    """The record of the managed influxd: the URL it was set up with."""
+    """The record of the managed influxd: the URL it was set up with, the version that last opened its data."""
 
     url: str
+    influxd_version: str | None = None
+    """None when not known: an earlier pricecap did not record it, or the influxd does not say its version."""
 
 
 class StackState(BaseModel):
@@ -175,12 +180,14 @@ def port_free(port: int) -> bool:
 
 @contextlib.contextmanager
 def managed_influxd(
-    settings: InfluxSettings, paths: StackPaths, port: int, config_file: Path
+    settings: InfluxSettings, paths: StackPaths, port: int, config_file: Path, say: Callable[[str], None]
 ) -> Iterator[tuple[InfluxdServer, InfluxSettings]]:
     """Run the managed influxd and yield it with settings that reach it; stop it on the way out.
 
     The first time, the settings (a fresh token) go to the config file and the URL to ``influxd.json``
-    before the server starts, and the server is onboarded with them. Later starts reuse data and settings.
+    before the server starts, and the server is onboarded with them. Later starts reuse data and settings; the
+    first start of another influxd version backs the data up before (:func:`back_up_before_upgrade`) and ``say``s
+    where.
     """
     managed = read_json(paths.managed, ManagedServer)
     first_time = managed is None
@@ -202,9 +209,34 @@ def managed_influxd(
         store_settings(settings, config_file)
         write_json(paths.managed, ManagedServer(url=settings.url))
     token, org = settings.require_credentials()
-    server = InfluxdServer(ensure_binary(), paths.influxd_dir, port, ui=True)
+    binary = ensure_binary()
+    version = influxd_version(binary)
+    if (backup := back_up_before_upgrade(paths, version)) is not None:
+        say(f"InfluxDB data of {paths.influxd_dir} copied to {backup} before influxd {version} first opens it")
+    server = InfluxdServer(binary, paths.influxd_dir, port, ui=True)
     with server:
         if not server.onboarded():
             server.onboard(Onboarding(org, settings.bucket, password=secrets.token_urlsafe(18), token=token))
             rollup.shape_raw_bucket(settings)  # day shard groups, as pricecap setup gives
+        if (managed := read_json(paths.managed, ManagedServer)) is not None and managed.influxd_version != version:
+            write_json(paths.managed, managed.model_copy(update={"influxd_version": version}))
         yield server, settings
+
+
+def back_up_before_upgrade(paths: StackPaths, version: str | None) -> Path | None:
+    """Before an influxd of another version than the one that last opened the managed data first opens it (its
+    migrations change the data for good; 2.9 and later hash the tokens), copy the data folder beside it, to
+    ``influxd-backup-<old version>`` (``influxd-backup-before-<new version>`` when the old one is not known), and
+    return the copy; None when there is nothing to back up or the copy exists already. influxd does not run at
+    this point, so a plain copy is a consistent one."""
+    managed = read_json(paths.managed, ManagedServer)
+    if managed is None or managed.influxd_version == version or not (paths.influxd_dir / "influxd.bolt").exists():
+        return None
+    backup = paths.root / f"influxd-backup-{managed.influxd_version or f'before-{version}'}"
+    if backup.exists():
+        return None
+    partial = backup.with_name(f"{backup.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    shutil.copytree(paths.influxd_dir, partial, ignore=shutil.ignore_patterns("influxd.log"))
+    partial.rename(backup)  # a copy cut short stays .partial, never taken for the backup
+    return backup

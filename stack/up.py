@@ -134,7 +134,7 @@ def up(
         influxd_pid = None
         if managed:
             server, settings = cleanup.enter_context(
-                managed_influxd(settings, paths, influxd_port, given_config_path())
+                managed_influxd(settings, paths, influxd_port, given_config_path(), say)
             )
             influxd_pid = server.pid
             if first_start:
@@ -176,6 +176,11 @@ def up(
             simulation.dump_ledger(simulate_ledger)
         spooled = f", {collector.stats.spooled:,} spooled" if collector.stats.spooled else ""
         click.echo(f"pricecap up: stopped; {collector.stats.written_total():,} trades written{spooled}", err=True)
+
+
+def say(message: str) -> None:
+    """One line of ``pricecap up`` on stderr."""
+    click.echo(f"pricecap up: {message}", err=True)
 
 
 def refuse_conflicts(settings: InfluxSettings, paths: StackPaths, managed: bool, metrics_port: int) -> None:

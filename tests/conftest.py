@@ -6,6 +6,7 @@ There is no skip: a missing influxd is built (pricecap/influxd_build/build.sh), 
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pricecap.influx import connect
-from pricecap.influxd import InfluxdServer, Onboarding, ensure_binary, free_port
+from pricecap.influxd import BUILD_SCRIPT, InfluxdServer, Onboarding, ensure_binary, free_port
 from pricecap.settings import InfluxSettings
 
 
@@ -40,6 +41,24 @@ def hermetic_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
             monkeypatch.delenv(name)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+
+
+OLDEST_MODULE = Path(__file__).resolve().parents[1] / "tools" / "influxd-oldest"
+"""The Go module that pins the oldest InfluxDB 2 pricecap supports; CI runs the compatibility set on it too."""
+
+
+@pytest.fixture(scope="session")
+def oldest_influxd() -> Path:
+    """The oldest supported influxd, built from source once (cached beside the managed one, keyed by version)."""
+    built = subprocess.run(
+        ["bash", str(BUILD_SCRIPT)],
+        env={**os.environ, "PRICECAP_INFLUXD_MODULE": str(OLDEST_MODULE)},
+        stdout=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
+    assert built.returncode == 0, "building the oldest supported influxd failed; see the messages above"
+    return Path(built.stdout.split()[-1])
 
 
 @pytest.fixture(scope="session")

@@ -71,6 +71,7 @@ def test_docker_compose_config_accepts_the_file(compose: dict[str, Any]) -> None
     assert set(services) == {"influxdb", "collector", "setup", "grafana"}
     for name in ("influxdb", "grafana"):
         assert re.fullmatch(r"[\w./-]+:\d+\.\d+\.\d+", services[name]["image"]), "images are pinned"
+    assert re.fullmatch(r"influxdb:2\.\d+\.\d+", services["influxdb"]["image"]), "InfluxDB 2: `latest` is 3, no Flux"
     assert services["collector"]["build"]["context"] == str(ROOT)
 
 

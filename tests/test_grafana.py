@@ -32,6 +32,8 @@ from queries import rollup
 from queries.runner import Runner
 from tests.helpers import bucket_with
 
+pytestmark = pytest.mark.compat  # the panels' Flux: on the oldest supported InfluxDB too (scripts/test)
+
 Row = dict[str, Any]
 MS = model.NS_PER_MS
 START = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)

@@ -225,6 +225,7 @@ def recent(server_settings: InfluxSettings) -> Iterator[tuple[InfluxSettings, li
         yield settings, [Point(t) for t in rows]
 
 
+@pytest.mark.compat
 def test_setup_is_idempotent_and_its_task_run_now_makes_candles_equal_to_the_reference(
     recent: tuple[InfluxSettings, list[Point]],
 ) -> None:
@@ -289,6 +290,7 @@ def history(server_settings: InfluxSettings) -> Iterator[tuple[InfluxSettings, l
         yield settings, [Point(t) for t in rows]
 
 
+@pytest.mark.compat
 def test_long_range_high_low_through_candles_equals_raw(history: tuple[InfluxSettings, list[Point]]) -> None:
     settings, points = history
     before_hole = [p for p in points if p.trade.trade_id < HOLE[0]]
@@ -325,6 +327,7 @@ def test_candles_that_miss_repaired_trades_are_not_used(history: tuple[InfluxSet
     assert (answer.high.price, answer.trades) == (99999.5, len(points) - 300)
 
 
+@pytest.mark.compat
 def test_candles_from_the_rollups_equal_raw_with_a_hole_and_after_its_repair(
     history: tuple[InfluxSettings, list[Point]],
 ) -> None:

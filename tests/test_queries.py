@@ -24,7 +24,7 @@ from tests import reference
 from tests.helpers import bucket_with, influxql_shadowed, record_queries
 from tests.reference import Point
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.compat]
 
 MS = model.NS_PER_MS
 START = datetime(2026, 10, 24, 22, 0, tzinfo=UTC)

@@ -14,7 +14,7 @@ from pricecap.model import Trade
 from pricecap.settings import InfluxSettings
 from tests.helpers import bucket_with, environment_of, one_line_error, pricecap
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.compat]
 
 T = 1_764_064_800_000  # 2025-11-25T10:00:00.000Z
 TRADES = [

@@ -14,7 +14,7 @@ from collector.writer import ChunkWriter, WriterOptions
 from pricecap.settings import InfluxSettings
 from tests.helpers import stored_ids
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.compat]
 T0 = 1_732_500_000_000
 
 

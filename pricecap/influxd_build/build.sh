@@ -5,6 +5,9 @@
 #   pricecap/influxd_build/build.sh --cached   prints it only if it is cached already (else exit 1, silently)
 #   pricecap/influxd_build/build.sh --can-build   exit 0 if it can build, else 3 printing what is missing
 #
+# PRICECAP_INFLUXD_MODULE=<dir> builds the influxd pinned by another Go module of the same shape instead (the
+# tests build the oldest supported 2.x from tools/influxd-oldest this way).
+#
 # It ships inside pricecap's wheel, so an installed pricecap builds the same way. Without Go, Rust, gcc or
 # pkg-config it exits 3 naming what is missing.
 #
@@ -19,7 +22,7 @@
 # into errors, so rustc runs through a wrapper that caps lints at "warn" (RUSTFLAGS does not reach the
 # host-side build). Progress goes to stderr; only the binary's path goes to stdout.
 set -euo pipefail
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+here=$(cd "${PRICECAP_INFLUXD_MODULE:-$(dirname "${BASH_SOURCE[0]}")}" && pwd)
 version=$(awk '$1 == "github.com/influxdata/influxdb/v2" {print $2}' "$here/go.mod")
 [ -n "$version" ] || { echo "build.sh: no influxdb version pinned in $here/go.mod" >&2; exit 1; }
 cache=${PRICECAP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pricecap}
@@ -39,7 +42,7 @@ fi
 [ "${1:-}" != --cached ] || exit 1
 
 missing=()
-for tool in go cargo rustup gcc pkg-config; do
+for tool in go cargo rustup gcc pkg-config objcopy; do
   command -v "$tool" >/dev/null || missing+=("$tool")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -58,13 +61,35 @@ cat > "$work/bin/rustc-caplints" <<'WRAP'
 exec "$@" --cap-lints=warn
 WRAP
 chmod +x "$work/bin/rustc-caplints"
+# Go 1.26.11, which 2.10 needs, refuses a static library from pkg-config that carries LLVM bitcode sections (1.26.8
+# did not), and every Rust staticlib does: the objects of Rust's std embed bitcode. The linker ignores those
+# sections, so this wrapper of influxdata's pkg-config strips them from the library its -L and -l name (a hard
+# link to cargo's output, stripped with it: pkg-config names the stripped one by its own hash from then on).
+cat > "$work/bin/pkg-config-nobitcode" <<'WRAP'
+#!/bin/sh
+out=$("$(dirname "$0")/pkg-config" "$@") || exit
+dirs=
+for word in $out; do case $word in -L*) dirs="$dirs ${word#-L}" ;; esac; done
+for word in $out; do
+  case $word in -l*)
+    for dir in $dirs; do
+      lib="$dir/lib${word#-l}.a"
+      [ ! -f "$lib" ] || objcopy --remove-section=.llvmbc --remove-section=.llvmcmd "$lib" || exit
+    done ;;
+  esac
+done
+printf '%s\n' "$out"
+WRAP
+chmod +x "$work/bin/pkg-config-nobitcode"
 
-export GOTOOLCHAIN=local GOFLAGS=-mod=mod CGO_ENABLED=1
+# GOTOOLCHAIN=auto: a Go older than go.mod's `go` line (InfluxDB 2.10 needs 1.26.11) fetches that toolchain from
+# the Go module proxy once (Go >= 1.21 can); a newer Go builds as it is.
+export GOTOOLCHAIN=auto GOFLAGS=-mod=mod CGO_ENABLED=1
 started=$(date +%s)
 echo "build.sh: building influxd $version${ui:+ with the UI of $ui} (first time only: expect 10-20 minutes on 2 cores)" >&2
 cd "$here"
 go build -o "$work/bin/pkg-config" github.com/influxdata/pkg-config
-tags=sqlite_foreign_keys,sqlite_json
+tags=sqlite_foreign_keys,sqlite_json,flux_nosqlite  # the tags of influxdb's GNUmakefile, without `assets`
 if [ -n "$ui" ]; then
   influxdb=github.com/influxdata/influxdb/v2
   copy="$work/ui-${sha:0:16}"
@@ -83,12 +108,15 @@ if [ -n "$ui" ]; then
   cd "$copy"
   tags="assets,$tags"
 fi
-# A failed earlier attempt leaves a half-built flux copy that pkg-config would reuse forever. Once its library is
-# built, the copy stays: every build on the machine shares it, and Go's cache links against it.
-compgen -G "$(go env GOCACHE)/pkgconfig/*/lib/libflux-*.a" >/dev/null || rm -rf "$(go env GOCACHE)/pkgconfig"
-PKG_CONFIG="$work/bin/pkg-config" RUSTUP_TOOLCHAIN=stable RUSTC_WRAPPER="$work/bin/rustc-caplints" \
+# A failed earlier attempt leaves a half-built copy of this flux version that pkg-config would reuse forever. Once
+# its library is built, the copy stays: every build on the machine shares it, and Go's cache links against it.
+flux=$(go list -m -f '{{with .Replace}}{{.Version}}{{else}}{{.Version}}{{end}}' github.com/influxdata/flux)
+copy_of_flux="$(go env GOCACHE)/pkgconfig/github.com/influxdata/flux@$flux"
+compgen -G "$copy_of_flux/libflux/target/*/release/libflux.a" >/dev/null || rm -rf "$copy_of_flux"
+PKG_CONFIG="$work/bin/pkg-config-nobitcode" RUSTUP_TOOLCHAIN=stable RUSTC_WRAPPER="$work/bin/rustc-caplints" \
   PKG_CONFIG_LOG="$work/pkg-config.log" \
-  go build -tags "$tags" -o "$binary.$$.tmp" github.com/influxdata/influxdb/v2/cmd/influxd
+  go build -tags "$tags" -ldflags "-X main.version=$version" -o "$binary.$$.tmp" \
+  github.com/influxdata/influxdb/v2/cmd/influxd  # the version: `influxd version`, /health, pricecap up's upgrade
 mv "$binary.$$.tmp" "$binary"  # one name per build: two setups at once each rename their own
 [ -z "$ui" ] || rm -rf "$copy"
 echo "build.sh: built $binary in $(( $(date +%s) - started )) s" >&2

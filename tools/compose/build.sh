@@ -21,7 +21,7 @@ if [ ! -x "$binary" ]; then
   started=$(date +%s)
   echo "build.sh: building the docker compose plugin $version (first time only: about 2 minutes)" >&2
   cd "$here"
-  GOTOOLCHAIN=local GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath \
+  GOTOOLCHAIN=auto GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath \
     -ldflags "-s -w -X github.com/docker/compose/v2/internal.Version=$version" \
     -o "$binary.$$.tmp" github.com/docker/compose/v2/cmd
   mv "$binary.$$.tmp" "$binary"  # one name per build: two setups at once each rename their own
