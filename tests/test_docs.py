@@ -79,7 +79,8 @@ def documented_lines() -> list[Line]:
                 fenced = not fenced
             elif fenced:
                 with contextlib.suppress(ValueError):  # not shell (an unmatched quote in output or Flux)
-                    lines += [Line(a, where) for a in pricecap_args(shlex.split(PROMPT.sub("", text), comments=True))]
+                    args = pricecap_args(shlex.split(PROMPT.sub("", text), comments=True))
+                    lines += [Line(a, where) for a in args if not (a and a[0].endswith(":"))]  # ": " is output
             else:
                 for span in INLINE.findall(text):
                     words = span.split()[1:]
