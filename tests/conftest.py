@@ -5,6 +5,7 @@ There is no skip: a missing influxd is built (pricecap/influxd_build/build.sh), 
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import uuid
@@ -41,6 +42,18 @@ def hermetic_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
             monkeypatch.delenv(name)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+
+
+@pytest.fixture(autouse=True)
+def logging_as_found() -> Iterator[None]:
+    """Commands run in-process set up logging (the root's level and handlers, quieter libraries): each test
+    starts with the logging it found, so one command's ``--log-level ERROR`` does not hide the next test's logs."""
+    loggers = [logging.getLogger(name) for name in ("", "influxdb_client", "urllib3", "websockets")]
+    saved = [(logger, logger.level, logger.handlers[:]) for logger in loggers]
+    yield
+    for logger, level, handlers in saved:
+        logger.setLevel(level)
+        logger.handlers[:] = handlers
 
 
 OLDEST_MODULE = Path(__file__).resolve().parents[1] / "tools" / "influxd-oldest"
