@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from collector import binance
 from collector.bulk import BulkWriter
+from collector.decode import rest_lines
 from collector.repair import GIVE_UP_AFTER_S
 from collector.rest import BinanceRest, NotServedError
 from pricecap import model
@@ -74,9 +75,10 @@ async def _repair_range(
                 done.exchange_gaps.append((symbol, past))
             else:
                 done.not_yet.append((symbol, past))
-        inside = [t for t in page if at <= t.t <= last and model.decimal_ok(t.p) and model.decimal_ok(t.q)]
-        if inside:
-            writer.write("\n".join(model.encode_line(prefix, t.t, t.p, t.q, t.T, t.m) for t in inside))
-            done.written[symbol] = done.written.get(symbol, 0) + len(inside)
+        inside = [t for t in page if at <= t.t <= last]
+        lines = rest_lines(prefix, inside)
+        if lines:
+            writer.write("\n".join(lines))
+            done.written[symbol] = done.written.get(symbol, 0) + len(lines)
             done.spans_ms.append((inside[0].T, inside[-1].T))
         at = page[-1].t + 1

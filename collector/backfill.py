@@ -20,7 +20,7 @@ import orjson
 from collector import binance
 from collector.aggregates import AggregateReader
 from collector.bulk import BulkWriter
-from collector.decode import TradeEvent
+from collector.decode import TradeEvent, rest_lines
 from collector.rest import BinanceRest, NotServedError
 from collector.spool import write_atomically
 from pricecap import model
@@ -70,8 +70,7 @@ async def backfill(
     pages = _Pages(rest, symbol, start_ms)
     while not done:
         page, full = await pages.next(progress)
-        inside = [t for t in page if start_ms <= t.T < stop_ms and model.decimal_ok(t.p) and model.decimal_ok(t.q)]
-        lines += [model.encode_line(prefix, t.t, t.p, t.q, t.T, t.m) for t in inside]
+        lines += rest_lines(prefix, [t for t in page if start_ms <= t.T < stop_ms])
         done = not full or stop_ms <= progress.last_time_ms
         if len(lines) >= pages_per_write * 1000 or done:
             if lines:

@@ -15,6 +15,7 @@ import msgspec
 import orjson
 
 from collector import binance
+from pricecap import model
 
 
 class TradeEvent(msgspec.Struct, tag_field="e", tag=binance.EVENT_TRADE, gc=False):
@@ -26,6 +27,16 @@ class TradeEvent(msgspec.Struct, tag_field="e", tag=binance.EVENT_TRADE, gc=Fals
     q: str
     T: int
     m: bool
+
+
+def rest_lines(prefix: str, trades: list[TradeEvent]) -> list[str]:
+    """Line protocol of trades read from REST (``prefix`` from :func:`pricecap.model.series_prefix`); a trade whose
+    price or quantity is not a plain positive decimal is left out, as the stream's pipeline leaves it out."""
+    return [
+        model.encode_line(prefix, t.t, t.p, t.q, t.T, t.m)
+        for t in trades
+        if model.decimal_ok(t.p) and model.decimal_ok(t.q)
+    ]
 
 
 class ShutdownEvent(msgspec.Struct, tag_field="e", tag=binance.EVENT_SERVER_SHUTDOWN, gc=False):
