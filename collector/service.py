@@ -49,8 +49,9 @@ log = logging.getLogger(__name__)
 CHECKPOINT_FILE = "checkpoint.json"
 CHECKPOINT_INTERVAL_S = 1.0
 HOUSEKEEPING_TICK_S = 0.1
-LINGER_STEP_RATE = 1_000
-"""Trades/s of flow per extra ``linger_s`` between idle hand-overs (docs/performance/collector.md)."""
+LINGER_STEP_RATE = 250
+"""Trades/s of flow per extra ``linger_s`` between idle hand-overs: 200 trades/s keep the linger's latency,
+from about 10,000 trades/s on only full chunks go out (docs/performance/collector.md)."""
 LISTING_MARGIN_MS = 60_000
 """A symbol newly TRADING is read from this long before the previous look at exchangeInfo (clock skew)."""
 
@@ -70,9 +71,9 @@ class CollectorConfig(BaseModel):
     chunk_lines: int = Field(default=10_000, ge=1)
     """The most trades in one write request."""
     linger_s: float = Field(default=0.02, ge=0)
-    """Idle writes (a worker free) follow each other at least this far apart, one more linger per 1,000
-    trades/s of flow; the first after a quiet spell goes at once. Caps the requests a flow makes (each costs
-    ~1.5 ms of CPU in the WriteApi)."""
+    """Idle writes (a worker free) follow each other at least this far apart, one more linger per
+    :data:`LINGER_STEP_RATE` trades/s of flow; the first after a quiet spell goes at once, a full chunk goes at
+    once and restarts the clock. Caps the requests a flow makes (each costs 2-4 ms of CPU in the WriteApi)."""
     flush_interval_s: float = Field(default=1.0, gt=0)
     """The longest trades wait to be handed over while every write worker is busy (slow or retrying)."""
     health_interval_s: float = Field(default=10.0, gt=0)
@@ -135,6 +136,7 @@ class Collector:
         self.fatal: PricecapError | None = None
         """A configuration error found while running (InfluxDB refused the token, no bucket): run raises it."""
         self._checkpoint_path = config.spool_dir / CHECKPOINT_FILE if config.spool_dir else None
+        self._saved_marks: dict[str, int] | None = None
         self._target = f"{settings.url} {settings.org} {settings.bucket} {model.EXCHANGE_BINANCE} {config.rest_url}"
         self._samples_left = 5
         self._armed = False
@@ -369,6 +371,7 @@ class Collector:
             if pipeline.add(event):
                 if pipeline.full():
                     self._flush_chunk()
+                    self._spaced(time.monotonic())
                 elif self._armed:
                     self._armed = False
                     self._schedule_hand_over()
@@ -407,15 +410,23 @@ class Collector:
         self._scheduled = False
         if self.writer is None:
             return
+        if self._last_hand_over + self._spacing > time.monotonic() + 0.001:  # a full chunk went out meanwhile
+            self._schedule_hand_over()
+            return
         if self.writer.has_room() and self.pipeline.buffered():
-            now = time.monotonic()
             self._flush_chunk()
-            trades, self._handed_before = self._handed - self._handed_before, self._handed
-            self._spacing = idle_spacing(
-                trades, now - self._last_hand_over, self.config.linger_s, self.config.flush_interval_s
-            )
-            self._last_hand_over = now
+            self._spaced(time.monotonic())
         self._armed = self.writer.has_room()
+
+    def _spaced(self, now: float) -> None:
+        """A chunk went out (idle or full): the next idle hand-over waits the spacing from now, which the flow
+        since the previous one sets. A full chunk restarts the clock too, so that a flow filling chunks faster
+        than the spacing makes only full requests."""
+        trades, self._handed_before = self._handed - self._handed_before, self._handed
+        self._spacing = idle_spacing(
+            trades, now - self._last_hand_over, self.config.linger_s, self.config.flush_interval_s
+        )
+        self._last_hand_over = now
 
     def _room_freed(self) -> None:
         """Called from a write thread when a settled chunk frees a worker."""
@@ -433,13 +444,17 @@ class Collector:
             self._armed = self.writer.has_room()
 
     async def _housekeeping(self, stop: asyncio.Event) -> None:
-        """Hand over what the workers left waiting for a flush interval, and log gaps."""
+        """Hand over what the workers left waiting for a flush interval (nothing went out meanwhile), and log
+        gaps."""
         next_flush = time.monotonic() + self.config.flush_interval_s
         while not stop.is_set():
             await asyncio.sleep(HOUSEKEEPING_TICK_S)
-            if time.monotonic() >= next_flush:
-                next_flush = time.monotonic() + self.config.flush_interval_s
+            now = time.monotonic()
+            if now - self._last_hand_over >= self.config.flush_interval_s and self.pipeline.buffered():
                 self._flush_chunk()
+                self._spaced(now)
+            if now >= next_flush:
+                next_flush = now + self.config.flush_interval_s
                 if self.writer is not None:
                     self.writer.requeue_pinned()
             for gap in self.pipeline.take_gaps():
@@ -447,10 +462,10 @@ class Collector:
                 log.warning("gap in trade ids", extra={"symbol": gap.symbol, "first": gap.first, "last": gap.last})
 
     async def _checkpointer(self, stop: asyncio.Event) -> None:
-        """Save the checkpoint every second."""
+        """Save the checkpoint each second its watermarks moved."""
         while not stop.is_set():
             await asyncio.sleep(CHECKPOINT_INTERVAL_S)
-            await asyncio.to_thread(self._save_checkpoint)
+            await self._save_checkpoint()
             if self._leaving:
                 self._unsubscribe_done()
 
@@ -480,9 +495,15 @@ class Collector:
                 marks[symbol] = min(mark, unsettled[symbol] - 1) if symbol in unsettled else mark
         return marks
 
-    def _save_checkpoint(self) -> None:
+    async def _save_checkpoint(self) -> None:
+        """Save the watermarks if they changed since the last save, and refresh the figures that come with them.
+        An unchanged checkpoint keeps its file: its saved time stays at or after the time of every watermark's
+        trade, which is all resume asks of it, and an idle collector writes and fsyncs nothing."""
         if self._checkpoint_path is not None and self.writer is not None:
-            checkpoint.save(self._checkpoint_path, self._target, self.watermarks())
+            marks = self.watermarks()
+            if marks != self._saved_marks:
+                await asyncio.to_thread(checkpoint.save, self._checkpoint_path, self._target, marks)
+                self._saved_marks = marks
         if self.spool is not None:
             self.stats.spool_bytes = self.spool.size_bytes()
             self.stats.spool_full = self.spool.full
@@ -493,6 +514,9 @@ class Collector:
         """Replay the spool into InfluxDB in order, with backoff while InfluxDB still refuses."""
         backoff = Backoff(cap_s=30.0, stable_s=0.0)
         while not stop.is_set() and self.writer is not None:
+            if self.spool is None or not self.spool.maybe_unread:
+                await asyncio.sleep(0.5)
+                continue
             try:
                 trades = await asyncio.to_thread(self.writer.replay_one)
             except Exception as e:  # any failure: keep the record, try again later
@@ -567,7 +591,7 @@ class Collector:
         if self.writer is not None:
             self._write_health()
             await asyncio.to_thread(self.writer.close)
-            await asyncio.to_thread(self._save_checkpoint)
+            await self._save_checkpoint()
         if self.spool is not None:
             if self.stats.spool_bytes:
                 log.warning(
@@ -591,6 +615,6 @@ def idle_spacing(trades: int, seconds: float, linger_s: float, most_s: float) ->
     """The least time until the next idle hand-over, after ``trades`` were handed over since the previous one
     ``seconds`` before: ``linger_s``, and one more ``linger_s`` per :data:`LINGER_STEP_RATE` trades/s of that
     flow, at most ``most_s``. A trickle keeps its latency; a flood of thousands of trades a second makes
-    requests of thousands of trades, each costing the WriteApi the same ~1.5 ms of CPU."""
+    requests of thousands of trades, each costing the WriteApi the same 2-4 ms of CPU."""
     rate = trades / max(seconds, linger_s, 0.001)
     return min(most_s, linger_s * max(1.0, rate / LINGER_STEP_RATE))

@@ -47,6 +47,8 @@ class Spool:
         self._repair_tail()
         self._write_segment = self._segments[-1] if self._segments else self._read_segment
         self.full = False
+        self.maybe_unread = bool(self._segments)
+        """False once :meth:`peek` found nothing to replay and nothing was appended since: replay need not look."""
 
     # appending
 
@@ -68,6 +70,7 @@ class Spool:
             if self._write_segment not in self._segments:
                 self._segments.append(self._write_segment)
                 _fsync_directory(self.directory)
+            self.maybe_unread = True
             return True
 
     # replaying
@@ -84,8 +87,9 @@ class Spool:
                         length, _ = HEADER.unpack(header)
                         return f.read(length)
                 if segment == self._write_segment:
-                    return None
+                    break
                 self._drop_segment(segment)
+            self.maybe_unread = False
             return None
 
     def commit(self, body: bytes) -> None:

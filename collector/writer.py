@@ -38,9 +38,9 @@ from pricecap.influx import connect, describe
 from pricecap.settings import InfluxSettings
 
 log = logging.getLogger(__name__)
-WINDOW_MS = 1_000
+WINDOW_MS = 10_000
 """The WriteApi's batching window; with ``batch_size=1`` each item closes its window at once, so this only
-paces the empty windows the WriteApi's timer makes."""
+paces the empty windows the WriteApi's timer makes (one a second woke an idle collector for nothing)."""
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,23 @@ def test_records_replay_in_order_once_and_survive_a_reopen(tmp_path: Path) -> No
     assert drain(reopened) == [b"later"]
 
 
+def test_replay_is_told_when_there_may_be_records_to_read(tmp_path: Path) -> None:
+    """The replay loop only looks at the disk while ``maybe_unread``: it must never be False with a record left."""
+    spool = Spool(tmp_path)
+    assert not spool.maybe_unread  # a new spool
+    assert spool.append(b"one")
+    assert spool.maybe_unread
+    assert drain(spool) == [b"one"]
+    assert not spool.maybe_unread  # peek found nothing after the last record
+    assert spool.append(b"two")
+    spool.close()
+
+    reopened = Spool(tmp_path)  # a record left by the previous process
+    assert reopened.maybe_unread
+    assert drain(reopened) == [b"two"]
+    assert not reopened.maybe_unread
+
+
 def test_a_torn_record_from_a_crash_is_cut_off(tmp_path: Path) -> None:
     spool = Spool(tmp_path)
     spool.append(b"whole record")
