@@ -14,10 +14,10 @@ LINGER_S, FLUSH_S = 0.02, 1.0
     [
         (1, 30.0, 0.02),  # the first trade after a quiet spell: the next request may follow a linger later
         (4, 0.02, 0.02),  # 200 trades/s keep the linger, and the latency it gives
-        (8, 0.02, 0.02),  # 400 trades/s still (200/s may jitter to twice its rate within one linger)
-        (20, 0.02, 0.05),  # 1,000 trades/s: two and a half lingers apart, 20 requests a second
-        (200, 0.1, 0.1),  # 2,000 trades/s: five lingers apart, ten requests a second
-        (3_125, 0.25, 0.625),  # 12,500 trades/s: under two requests a second of ~7,800 trades
+        (5, 0.02, 0.02),  # 250 trades/s still
+        (20, 0.02, 0.08),  # 1,000 trades/s: four lingers apart, about 12 requests a second
+        (200, 0.1, 0.16),  # 2,000 trades/s: eight lingers apart
+        (3_125, 0.25, 1.0),  # 12,500 trades/s: the flush interval (chunks of 10,000 fill before it)
         (10_000, 0.2, 1.0),  # 50,000 trades/s: at most the flush interval (full chunks go out anyway)
     ],
 )
