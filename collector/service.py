@@ -3,7 +3,7 @@
 Around that hot path: at start-up each symbol resumes after its last durable trade (checkpoint or InfluxDB)
 and catches up from REST (with InfluxDB not answering, from the checkpoint alone, the rest once it answers);
 the repairer fills gaps; the data watchdog replaces connections whose data stopped; the spool keeps what
-InfluxDB refused and replays it; the checkpoint is saved every second. Each of these tasks, and each
+InfluxDB refused and replays it; the checkpoint is saved each second in which it moved. Each of these tasks, and each
 connection's reader, runs under the supervisor, which restarts it after a failure. Runs until ``stop`` is set
 (SIGINT/SIGTERM in the CLI), then stops reading, writes every buffered trade and returns. Blocking work
 runs in worker threads so the event loop stays responsive.
