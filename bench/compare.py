@@ -66,6 +66,7 @@ from bench.harness import (
 )
 from fake_binance import FakeBinance, Scenario
 from pricecap import model
+from pricecap.influxd import ensure_binary, influxd_version
 from pricecap.settings import InfluxSettings
 
 RUNNER = REPO / "bench" / "contenders" / "cryptofeed_runner.py"
@@ -329,7 +330,8 @@ def write_report(record: Record, out: Path) -> None:
     config = record.config
     heading = (
         f"## pricecap side by side\n\nMeasured {record.date} with `{record.command}` on {platform.machine()} "
-        f"Linux, {os.cpu_count()} cores{record.load}; influxd v2.8.0 (this project's build), influxdb-client "
+        f"Linux, {os.cpu_count()} cores{record.load}; influxd {influxd_version(ensure_binary())} (this project's "
+        f"build), influxdb-client "
         f"{influxdb_client.__version__}, {CRYPTOFEED} built from its sdist. {config.symbols} symbols, "
         f"{config.duration_s:.0f} s per rate."
     )

@@ -222,10 +222,11 @@ class Auditor:
         def edges(name: str) -> list[Any]:
             values: dict[str, flux.FluxValue] = {
                 "symbol": name,
-                "earliest": flux.Time(earliest_ns),
+                # never an empty range, which Flux refuses: an audit from the earliest or to the latest time
+                "earliest": flux.Time(min(earliest_ns, start_ns - 1)),
                 "start": flux.Time(start_ns),
                 "stop": flux.Time(stop_ns),
-                "latest": flux.Time(times.LATEST_NS),
+                "latest": flux.Time(max(times.LATEST_NS, stop_ns + 1)),
             }
             return self.runner.run("audit_edges", values)
 

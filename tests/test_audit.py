@@ -106,6 +106,16 @@ def test_a_complete_history_is_proved_complete_per_day_and_per_hour(stored: Infl
     assert sum(p.trades for p in hours) == len(ids_of_day(1))
 
 
+def test_an_audit_of_every_time_influxdb_stores_is_proved_complete(stored: InfluxSettings) -> None:
+    """From the earliest to the latest time pricecap accepts: the ranges next to it are empty, which Flux refuses."""
+    env = environment_of(stored) | {"PRICECAP_CONFIG": "/dev/null"}
+    whole = pricecap("audit", "--from", "0", "--to", "2262-01-01", "--json", env=env)
+    assert whole.returncode == 0, whole.stderr
+    assert [(r["period"], r["trades"], r["verdict"]) for r in json.loads(whole.stdout)] == [
+        (day(n)[:10] + "T00:00:00.000Z", len(ids_of_day(n)), "complete") for n in range(3)
+    ]
+
+
 def test_holes_inside_a_period_at_its_first_and_last_id_and_across_a_day_edge_are_named_exactly(
     stored: InfluxSettings,
 ) -> None:
