@@ -1,8 +1,9 @@
 """The checkpoint: per symbol, the highest trade id up to which every trade is durable (written or spooled).
 
-Saved atomically next to the spool each second in which the watermarks moved. After a crash, the collector resumes from it, so trades that
-were still in flight (received, not yet confirmed by InfluxDB) are fetched again from REST; the stored last
-trade id alone would skip a batch that was still being retried while a later one succeeded.
+Saved atomically next to the spool each second in which the watermarks moved. After a crash, the collector
+resumes from it, so trades that were still in flight (received, not yet confirmed by InfluxDB) are fetched
+again from REST; the stored last trade id alone would skip a batch that was still being retried while a later
+one succeeded.
 """
 
 from __future__ import annotations
