@@ -371,9 +371,7 @@ class Collector:
             pipeline = self.pipeline
             if pipeline.add(event):
                 if pipeline.full():
-                    now = time.monotonic()
-                    self._flush_chunk()
-                    self._spaced(now)
+                    self._send_chunk()
                 elif self._armed:
                     self._armed = False
                     self._schedule_hand_over()
@@ -416,15 +414,16 @@ class Collector:
             self._schedule_hand_over()
             return
         if self.writer.has_room() and self.pipeline.buffered():
-            now = time.monotonic()  # before the hand-over, which takes the WriteApi a while
-            self._flush_chunk()
-            self._spaced(now)
+            self._send_chunk()
         self._armed = self.writer.has_room()
 
-    def _spaced(self, now: float) -> None:
-        """A chunk went out (idle or full): the next idle hand-over waits the spacing from now, which the flow
-        since the previous one sets. A full chunk restarts the clock too, so that a flow filling chunks faster
-        than the spacing makes only full requests."""
+    def _send_chunk(self) -> None:
+        """Hand the chunk over (idle, full or after a flush interval): the next idle hand-over waits the spacing
+        from now, which the flow since the previous one sets. A full chunk restarts the clock too, so that a flow
+        filling chunks faster than the spacing makes only full requests. The clock is read before the hand-over,
+        which takes the WriteApi a while."""
+        now = time.monotonic()
+        self._flush_chunk()
         trades, self._handed_before = self._handed - self._handed_before, self._handed
         self._spacing = idle_spacing(
             trades, now - self._last_hand_over, self.config.linger_s, self.config.flush_interval_s
@@ -454,8 +453,7 @@ class Collector:
             await asyncio.sleep(HOUSEKEEPING_TICK_S)
             now = time.monotonic()
             if now - self._last_hand_over >= self.config.flush_interval_s and self.pipeline.buffered():
-                self._flush_chunk()
-                self._spaced(now)
+                self._send_chunk()
             if now >= next_flush:
                 next_flush = now + self.config.flush_interval_s
                 if self.writer is not None:
