@@ -21,9 +21,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import time
 import urllib.request
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from bench.common import cpu_s, table
 from bench.harness import Bench, Process, benchmark, influx_env, latency, newest_id, peak_rss_mb, pricecap_collect
@@ -134,6 +137,34 @@ async def throughput(
     }
 
 
+def shard_costs(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, object]]:
+    """What N processes cost, from the throughput rows of each shard count N run at two rates or more: a
+    least-squares line through the collectors' CPU a second against the trades a second, both over the window
+    from the first frame to the drain's end. Its slope is the CPU a trade costs; its intercept, divided by N,
+    what a process costs a second whatever its flow (idle work, timers, wake-ups). Shards add no CPU per trade
+    when the slopes agree; the intercepts say what each more process costs."""
+    costs = []
+    for shards in sorted({row["shards"] for row in rows}):
+        runs = [row for row in rows if row["shards"] == shards]
+        if len({row["rate"] for row in runs}) < 2:
+            continue
+        windows = [row["send_s"] + row["drain_s"] for row in runs]
+        rates = [row["sent"] / window for row, window in zip(runs, windows, strict=True)]
+        cpu = [
+            row["collector_cpu_s_per_M"] * row["sent"] / 1e6 / window for row, window in zip(runs, windows, strict=True)
+        ]
+        slope, intercept = statistics.linear_regression(rates, cpu)
+        costs.append(
+            {
+                "shards": shards,
+                "rates": " / ".join(f"{row['rate']:,}" for row in runs),
+                "cpu_us_per_trade": round(slope * 1e6, 2),
+                "fixed_ms_per_s_per_process": round(intercept * 1e3 / shards, 1),
+            }
+        )
+    return costs
+
+
 def balanced_symbols(count: int, shards: int) -> list[str]:
     """``count`` symbol names (rounded up to a multiple of ``shards``) that every shard count dividing ``shards``
     splits evenly, so that N collectors share the fake's round-robin flow equally."""
@@ -191,6 +222,8 @@ async def main() -> None:
                     print(f"\npy-spy of the collector ({profile})\n" + table(hottest(profile)), flush=True)
         if rows:
             print("\nThroughput (" + f"{len(symbols)} symbols, {args.duration:.0f} s per rate)\n" + table(rows))
+            if costs := shard_costs(rows):
+                print("\nCPU per trade and per process (a line through each N's rates)\n" + table(costs))
         latencies = []
         for rate in (int(r) for r in args.latency_rates.split(",") if r):
             for linger in (float(m) for m in args.linger_ms.split(",")):
