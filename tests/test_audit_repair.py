@@ -44,6 +44,7 @@ from tests.test_collector import http_get
 
 pytestmark = pytest.mark.integration
 HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
 
 
 def iso(ms: int) -> str:
@@ -68,7 +69,9 @@ def made(fake: FakeBinance, count: int, start_ms: int, step_ms: int = 2_000) -> 
 
 
 async def test_repair_writes_the_missing_ranges_and_records_what_rest_answers_past(settings: InfluxSettings) -> None:
-    start_ms = (time.time_ns() // model.NS_PER_MS) - 2 * HOUR_MS
+    # yesterday 01:00 UTC: the range and its trades lie in one UTC day, the audit's default period, whatever the
+    # time of day the test runs (two hours before now, they crossed midnight when run between 00:00 and 02:30)
+    start_ms = ((time.time_ns() // model.NS_PER_MS) // DAY_MS - 1) * DAY_MS + HOUR_MS
     async with FakeBinance(["BTCUSDT"], first_id=5_000) as fake:
         market = made(fake, 1_500, start_ms)
         holes = {5_000, *range(5_100, 5_150), *range(6_000, 6_003)}
@@ -157,8 +160,10 @@ async def test_the_collector_records_the_ids_it_gives_up_on_and_the_audit_reads_
     write_trades(settings, [before])
     write_lines(settings, chunk.body())
     with Prices(settings) as prices:
-        (period,) = prices.audit([], first.time_ms * model.NS_PER_MS - 60 * 10**9, time.time_ns())
-    assert (period.exchange_gaps, period.missing, period.complete) == (((4_991, 4_999),), (), True)
+        periods = prices.audit([], first.time_ms * model.NS_PER_MS - 60 * 10**9, time.time_ns())
+    # one period, or two when the last two minutes crossed midnight UTC: the day is the audit's period
+    gaps, missing = [g for p in periods for g in p.exchange_gaps], [m for p in periods for m in p.missing]
+    assert (gaps, missing, all(p.complete for p in periods)) == ([(4_991, 4_999)], [], True)
 
 
 def test_the_hourly_audit_writes_completeness_points_and_sets_the_gauges(settings: InfluxSettings) -> None:
