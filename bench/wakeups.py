@@ -37,6 +37,7 @@ def _ticking(count: int, interval_s: float) -> tuple[socket.socket, BaseProcess]
     ticks into."""
     with socket.create_server(("127.0.0.1", 0)) as server:
         theirs = socket.create_connection(server.getsockname())
+        theirs.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # each byte its own segment, as asyncio sends
         ours, _ = server.accept()
     child = multiprocessing.get_context("fork").Process(target=_tick, args=(theirs, count, interval_s))
     child.start()
